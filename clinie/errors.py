@@ -1,0 +1,53 @@
+"""Errors with stable codes (as spaCy's ``Errors``): the code is what logs, dead-letter reasons and tests match on."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    # input (permanent: dead-letter, never retried)
+    NOT_JSON = "E001"
+    NOT_DOCUMENT_REFERENCE = "E002"
+    INVALID_RESOURCE = "E003"
+    NO_TEXT = "E004"
+    BAD_BASE64 = "E005"
+    UNSUPPORTED_CONTENT_TYPE = "E006"
+    NOTE_TOO_LARGE = "E007"
+    BAD_ENCODING = "E008"
+    # model
+    MODEL_NOT_FOUND = "E101"
+    LABEL_MAP_MISMATCH = "E102"
+    BAD_INTERCHANGE = "E103"
+    # infrastructure (transient: retried)
+    BACKEND_UNAVAILABLE = "E201"
+    STORAGE_UNAVAILABLE = "E202"
+
+
+class ClinieError(Exception):
+    """Base error. ``code`` is stable; ``reason`` is a short machine-readable slug."""
+
+    transient: bool = False
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(f"[{code.value}] {message}")
+        self.code = code
+        self.message = message
+
+    @property
+    def reason(self) -> str:
+        return self.code.name.lower()
+
+
+class InvalidInputError(ClinieError):
+    """The input can never be processed as it is (dead-letter it)."""
+
+
+class ModelError(ClinieError):
+    """A model directory or label map is missing or inconsistent."""
+
+
+class TransientError(ClinieError):
+    """A dependency is down or slow; the same input may succeed later (retry, don't commit)."""
+
+    transient = True

@@ -1,0 +1,151 @@
+"""Scoring as the n2c2 2018 track 2 evaluator: micro P/R/F1 over entities and relations, strict and lenient.
+
+- strict: same label, exact start and end; lenient: same label, overlapping spans, matched one-to-one.
+- a relation matches when its label matches and its head and tail both match under the same criterion.
+- labels a gold document is not annotated for (its ``labels`` field) are ignored for that document, in gold and
+  predictions alike; a relation is scored only where both its attribute label and Drug are annotated.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from clinie.document import Document, Entity, Span
+
+Mode = str  # "strict" | "lenient"
+MODES: tuple[Mode, ...] = ("strict", "lenient")
+
+
+@dataclass
+class Counts:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def add(self, other: Counts) -> None:
+        self.tp += other.tp
+        self.fp += other.fp
+        self.fn += other.fn
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "precision": round(self.precision, 4),
+                "recall": round(self.recall, 4), "f1": round(self.f1, 4)}
+
+
+@dataclass
+class Report:
+    # [mode]["entities"|"relations"][label] -> Counts
+    by_label: dict[Mode, dict[str, dict[str, Counts]]] = field(
+        default_factory=lambda: {m: {"entities": defaultdict(Counts), "relations": defaultdict(Counts)} for m in MODES}
+    )
+    documents: int = 0
+
+    def micro(self, mode: Mode, kind: str) -> Counts:
+        total = Counts()
+        for c in self.by_label[mode][kind].values():
+            total.add(c)
+        return total
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"documents": self.documents}
+        for m in MODES:
+            for kind in ("entities", "relations"):
+                out[f"{m}_{kind}"] = {
+                    "micro": self.micro(m, kind).as_dict(),
+                    "by_label": {lab: c.as_dict() for lab, c in sorted(self.by_label[m][kind].items())},
+                }
+        return out
+
+    def to_markdown(self, title: str = "") -> str:
+        lines = [f"#### {title}" if title else "", ""]
+        lines.append("| kind | label | strict P | strict R | strict F1 | lenient P | lenient R | lenient F1 | gold |")
+        lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for kind in ("entities", "relations"):
+            labels = sorted(set(self.by_label["strict"][kind]) | set(self.by_label["lenient"][kind]))
+            rows = [(lab, self.by_label["strict"][kind][lab], self.by_label["lenient"][kind][lab]) for lab in labels]
+            rows.append(("**micro**", self.micro("strict", kind), self.micro("lenient", kind)))
+            for lab, s, le in rows:
+                lines.append(
+                    f"| {kind} | {lab} | {s.precision:.3f} | {s.recall:.3f} | {s.f1:.3f} | "
+                    f"{le.precision:.3f} | {le.recall:.3f} | {le.f1:.3f} | {s.tp + s.fn} |"
+                )
+        return "\n".join(lines).strip() + "\n"
+
+
+def _match(gold: list[tuple[str, tuple[Span, ...]]], pred: list[tuple[str, tuple[Span, ...]]],
+           mode: Mode) -> dict[str, Counts]:
+    """One-to-one matching of (label, spans) items; every span of an item must match its counterpart."""
+    counts: dict[str, Counts] = defaultdict(Counts)
+
+    def same(a: tuple[Span, ...], b: tuple[Span, ...]) -> bool:
+        if mode == "strict":
+            return a == b
+        return all(x.overlaps(y) for x, y in zip(a, b, strict=True))
+
+    used = [False] * len(gold)
+    matched_pred = [False] * len(pred)
+    # exact matches first, so that lenient matching never takes an exact partner from another prediction
+    for exact_only in ((True, False) if mode == "lenient" else (True,)):
+        for pi, (plab, pspans) in enumerate(pred):
+            if matched_pred[pi]:
+                continue
+            for gi, (glab, gspans) in enumerate(gold):
+                if used[gi] or glab != plab:
+                    continue
+                if (pspans == gspans) if exact_only else same(pspans, gspans):
+                    used[gi] = matched_pred[pi] = True
+                    counts[plab].tp += 1
+                    break
+    for pi, (plab, _) in enumerate(pred):
+        if not matched_pred[pi]:
+            counts[plab].fp += 1
+    for gi, (glab, _) in enumerate(gold):
+        if not used[gi]:
+            counts[glab].fn += 1
+    return counts
+
+
+def _entity_items(doc: Document, allowed: set[str] | None) -> list[tuple[str, tuple[Span, ...]]]:
+    return [(e.label, (e.span,)) for e in doc.entities if allowed is None or e.label in allowed]
+
+
+def _relation_items(doc: Document, allowed: set[str] | None) -> list[tuple[str, tuple[Span, ...]]]:
+    ents: dict[str, Entity] = {e.id: e for e in doc.entities}
+    items = []
+    for r in doc.relations:
+        head, tail = ents[r.head], ents[r.tail]
+        if allowed is not None and (head.label not in allowed or tail.label not in allowed):
+            continue
+        items.append((r.label, (head.span, tail.span)))
+    return items
+
+
+def score(gold_docs: Iterable[Document], pred_docs: Iterable[Document]) -> Report:
+    preds = {d.id: d for d in pred_docs}
+    report = Report()
+    for gold in gold_docs:
+        pred = preds.get(gold.id)
+        allowed = set(gold.labels) if gold.labels is not None else None
+        report.documents += 1
+        for mode in MODES:
+            for kind, items in (("entities", _entity_items), ("relations", _relation_items)):
+                g = items(gold, allowed)
+                p = items(pred, allowed) if pred is not None else []
+                for lab, c in _match(g, p, mode).items():
+                    report.by_label[mode][kind][lab].add(c)
+    return report

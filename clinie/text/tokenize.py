@@ -1,0 +1,64 @@
+"""Whole-note word-piece tokenization with exact character offsets (no truncation, ever)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from tokenizers import Tokenizer
+
+
+@dataclass(frozen=True)
+class NoteTokens:
+    """Word pieces of a whole note, without special tokens.
+
+    ``offsets[i] = (start, end)`` is the character span of piece ``i`` in the note text.
+    ``sentence_start[i]`` is True where piece ``i`` begins a sentence or a line: a preferred segment boundary.
+    """
+
+    ids: NDArray[np.int64]
+    offsets: NDArray[np.int64]
+    sentence_start: NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+
+_SENTENCE_END = {".", "?", "!", ";", ":"}
+
+
+class WordPieceTokenizer:
+    """Thin wrapper over a Hugging Face *fast* tokenizer file (``tokenizer.json``)."""
+
+    def __init__(self, tokenizer_file: str | Path) -> None:
+        tok = Tokenizer.from_file(str(tokenizer_file))
+        tok.no_truncation()
+        tok.no_padding()
+        self._tok = tok
+        vocab = tok.get_vocab()
+        self.cls_id = int(vocab["[CLS]"])
+        self.sep_id = int(vocab["[SEP]"])
+        self.pad_id = int(vocab["[PAD]"])
+        self.file = Path(tokenizer_file)
+
+    @classmethod
+    def from_dir(cls, directory: str | Path) -> WordPieceTokenizer:
+        return cls(Path(directory) / "tokenizer.json")
+
+    def __call__(self, text: str) -> NoteTokens:
+        enc = self._tok.encode(text, add_special_tokens=False)
+        n = len(enc.ids)
+        ids = np.asarray(enc.ids, dtype=np.int64).reshape(n)
+        offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(n, 2)
+        starts = np.zeros(n, dtype=bool)
+        if n:
+            starts[0] = True
+            prev_end = offsets[:-1, 1]
+            nxt_start = offsets[1:, 0]
+            for i in range(1, n):
+                gap = text[prev_end[i - 1] : nxt_start[i - 1]]
+                prev_piece = text[offsets[i - 1, 0] : offsets[i - 1, 1]]
+                starts[i] = "\n" in gap or (prev_piece in _SENTENCE_END and gap != "")
+        return NoteTokens(ids=ids, offsets=offsets, sentence_start=starts)

