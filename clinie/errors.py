@@ -15,6 +15,7 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_CONTENT_TYPE = "E006"
     NOTE_TOO_LARGE = "E007"
     BAD_ENCODING = "E008"
+    UNEXPECTED = "E009"  # a bug met this input: dead-lettered with the exception type so nothing blocks or is lost
     # model
     MODEL_NOT_FOUND = "E101"
     LABEL_MAP_MISMATCH = "E102"

@@ -92,3 +92,13 @@ def load_model(model_dir: str | Path, device: str = "cpu") -> tuple[ClinieNet, W
         )
     net.to(device).eval()
     return net, WordPieceTokenizer.from_dir(d)
+
+
+def load_model_spec(model_dir: str | Path) -> tuple[ModelConfig, LabelSchema, WordPieceTokenizer]:
+    """What a client needs to pre/post-process for a served model version: config, labels, tokenizer (no weights)."""
+    d = Path(model_dir)
+    if not (d / "config.json").exists():
+        raise ModelError(ErrorCode.MODEL_NOT_FOUND, f"no model config in {d}")
+    config = ModelConfig.model_validate_json((d / "config.json").read_text())
+    schema = LabelSchema.from_json(json.loads((d / "labels.json").read_text()))
+    return config, schema, WordPieceTokenizer.from_dir(d)

@@ -117,7 +117,7 @@ def batch_loss(net: ClinieNet, batch: Batch, cfg: TrainConfig) -> tuple[torch.Te
     else:
         rel_loss = out.hidden.sum() * 0.0
     loss = ner_loss + cfg.negation_weight * neg_loss + cfg.relation_weight * rel_loss
-    return loss, {"ner": float(ner_loss), "neg": float(neg_loss), "rel": float(rel_loss)}
+    return loss, {"ner": ner_loss.item(), "neg": neg_loss.item(), "rel": rel_loss.item()}
 
 
 def evaluate_net(net: ClinieNet, tokenizer: WordPieceTokenizer, docs: list[Document]) -> dict[str, Any]:
@@ -183,7 +183,7 @@ def train(cfg: TrainConfig, schema: LabelSchema = DEFAULT_SCHEMA,
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
             sched.step()
-            running += float(loss)
+            running += loss.item()
             bar.set_postfix(loss=f"{running / step:.3f}", **{k: f"{v:.3f}" for k, v in parts.items()})
         epoch_seconds = time.perf_counter() - started
         dev = evaluate_net(net, tokenizer, dev_docs)

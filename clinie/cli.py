@@ -1,0 +1,188 @@
+"""``clinie`` command line: train, evaluate, predict, export, demo, stack, serve."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="clinie: clinical notes to structured FHIR.", no_args_is_help=True, add_completion=False)
+stack_app = typer.Typer(help="Start/stop the local Kafka (Tansu), tritonserver and PostgreSQL.", no_args_is_help=True)
+serve_app = typer.Typer(help="Run a service in the foreground.", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+app.add_typer(serve_app, name="serve")
+
+DEFAULT_STACK_DIR = Path(".clinie/stack")
+
+
+def _default_model_dir() -> Path:
+    from clinie.model.repository import default_repository, version_dir
+
+    return version_dir(default_repository())
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option(help="TOML training config (see configs/default.toml).")] = Path(
+        "configs/default.toml"),
+    output_dir: Annotated[str | None, typer.Option(help="Override output_dir.")] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    epochs: Annotated[int | None, typer.Option()] = None,
+    max_train_docs: Annotated[int | None, typer.Option(help="Per file, for smoke runs.")] = None,
+) -> None:
+    """Train a model; the best dev checkpoint lands in OUTPUT_DIR/best."""
+    from clinie.model.train import TrainConfig
+    from clinie.model.train import train as run_train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = TrainConfig.from_file(config, output_dir=output_dir, seed=seed, epochs=epochs,
+                                max_train_docs=max_train_docs)
+    result = run_train(cfg)
+    typer.echo(json.dumps(result))
+
+
+@app.command()
+def predict(
+    input_path: Annotated[Path, typer.Argument(help="JSONL with at least id and text per line.")],
+    output_path: Annotated[Path, typer.Argument(help="Interchange JSONL with entities and relations.")],
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: latest in model_repo/).")] = None,
+    batch_windows: Annotated[int, typer.Option(help="Windows per model call.")] = 32,
+) -> None:
+    """Annotate notes of any length with the in-process backend."""
+    from clinie.backends.torch_backend import TorchBackend
+    from clinie.io import iter_documents, write_documents
+    from clinie.pipeline import Extractor
+
+    model_dir = model or _default_model_dir()
+    backend = TorchBackend.from_dir(model_dir)
+    extractor = Extractor(backend, backend.tokenizer, backend.net.config, batch_windows=batch_windows)
+    started = time.perf_counter()
+    n = write_documents(output_path, extractor.pipe(d.without_annotations() for d in iter_documents(input_path)))
+    typer.echo(f"{n} documents annotated with {model_dir} in {time.perf_counter() - started:.1f}s -> {output_path}",
+               err=True)
+
+
+@app.command()
+def evaluate(
+    gold: Annotated[Path, typer.Argument(help="Gold interchange JSONL.")],
+    pred: Annotated[Path | None, typer.Argument(help="Predicted JSONL (default: run the model on GOLD).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Model directory when PRED is not given.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON.")] = None,
+) -> None:
+    """Strict and lenient micro P/R/F1 for entities and relations, per label (n2c2 2018 track 2 style)."""
+    from clinie.evaluate import score
+    from clinie.io import read_documents
+
+    gold_docs = read_documents(gold)
+    if pred is None:
+        from clinie.backends.torch_backend import TorchBackend
+        from clinie.pipeline import Extractor
+
+        backend = TorchBackend.from_dir(model or _default_model_dir())
+        extractor = Extractor(backend, backend.tokenizer, backend.net.config, batch_windows=32)
+        pred_docs = list(extractor.pipe(d.without_annotations() for d in gold_docs))
+    else:
+        pred_docs = read_documents(pred)
+    report = score(gold_docs, pred_docs)
+    typer.echo(report.to_markdown(f"{gold.name}: {report.documents} documents"))
+    if json_out:
+        json_out.write_text(json.dumps(report.as_dict(), indent=2))
+
+
+@app.command("export")
+def export_cmd(
+    model_dir: Annotated[Path, typer.Argument(help="A trained model directory (e.g. runs/default/best).")],
+    repository: Annotated[Path | None, typer.Option(help="Triton model repository (default: model_repo/).")] = None,
+    name: Annotated[str, typer.Option(help="Model name in the repository.")] = "clinie_ie",
+    fp32: Annotated[bool, typer.Option(help="Keep fp32 weights (default: fp16).")] = False,
+) -> None:
+    """Write MODEL_DIR as the next numbered version of a Triton model repository."""
+    from clinie.export import export_model
+    from clinie.model.repository import default_repository
+
+    out = export_model(model_dir, repository or default_repository(), name, fp16=not fp32)
+    typer.echo(str(out))
+
+
+@app.command()
+def demo(
+    input_path: Annotated[Path | None, typer.Option("--input", help="DocumentReference NDJSON "
+                                                    "(default: the 196 Synthea notes shipped in the package).")] = None,
+    export_dir: Annotated[Path | None, typer.Option("--export", help="Write <Type>.ndjson of the results here.")] = None,
+    database_url: Annotated[str | None, typer.Option(envvar="CLINIE_DATABASE_URL",
+                                                     help="Use this PostgreSQL instead of an embedded one.")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Where the stack keeps logs and data (default: a temp dir).")]
+    = None,
+) -> None:
+    """Run the whole job on the local stack; print a JSON summary as the last line."""
+    from services.extractor.demo import run_demo
+    from services.extractor.logs import configure_logging
+
+    configure_logging("WARNING")
+    summary = run_demo(input_path, export_dir, database_url, workdir)
+    print(json.dumps(summary), flush=True)
+
+
+@stack_app.command("up")
+def stack_up(
+    workdir: Annotated[Path, typer.Option()] = DEFAULT_STACK_DIR,
+    database_url: Annotated[str | None, typer.Option(envvar="CLINIE_DATABASE_URL")] = None,
+) -> None:
+    """Start the stack in the background; prints the CLINIE_* settings that point at it."""
+    from clinie.model.repository import default_repository
+    from clinie.stack.local import stack_up_detached
+    from clinie.storage.db import migrate
+
+    state = stack_up_detached(workdir, default_repository(), database_url)
+    env = state.get("env", {})
+    if "CLINIE_DATABASE_URL" in env:
+        migrate(env["CLINIE_DATABASE_URL"])
+    for k, v in env.items():
+        typer.echo(f"export {k}={v}")
+
+
+@stack_app.command("down")
+def stack_down(workdir: Annotated[Path, typer.Option()] = DEFAULT_STACK_DIR) -> None:
+    """Stop everything `clinie stack up` started."""
+    from clinie.stack.local import stack_down as down
+
+    down(workdir)
+    typer.echo("stack stopped", err=True)
+
+
+@stack_app.command("status")
+def stack_status(workdir: Annotated[Path, typer.Option()] = DEFAULT_STACK_DIR) -> None:
+    from clinie.stack.local import stack_status as status
+
+    typer.echo(json.dumps(status(workdir), indent=2, default=str))
+
+
+@serve_app.command("extractor")
+def serve_extractor() -> None:
+    """The Kafka consumer (settings from CLINIE_* environment variables)."""
+    from clinie.settings import ExtractorSettings
+    from services.extractor.main import run
+
+    run(ExtractorSettings())
+
+
+@serve_app.command("api")
+def serve_api() -> None:
+    """The FHIR search API (settings from CLINIE_* environment variables)."""
+    from services.fhir_api.app import run
+    from services.fhir_api.settings import ApiSettings
+
+    run(ApiSettings())
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

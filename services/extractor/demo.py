@@ -1,0 +1,138 @@
+"""``clinie demo``: the whole job on the local stack, start to finish, leaving nothing running.
+
+Starts Tansu (Kafka protocol), tritonserver with ``model_repo/`` and PostgreSQL (embedded unless
+``CLINIE_DATABASE_URL`` is set), publishes DocumentReferences, runs the extractor until every message is either
+stored or dead-lettered (its offset committed), optionally exports the resources as NDJSON, and returns a summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from clinie.model.repository import default_repository
+from clinie.settings import ExtractorSettings
+from clinie.stack.kafka import create_topics
+from clinie.stack.local import LocalStack
+from clinie.storage.db import make_engine, migrate, session_factory
+from clinie.storage.models import FhirResource
+from clinie.storage.repository import iter_resources
+from services.extractor.main import build_service
+
+EXPORT_TYPES = ("Condition", "MedicationStatement", "Provenance")
+
+
+def default_input() -> Path:
+    """The 196 Synthea (CC0) DocumentReferences shipped with the package."""
+    return Path(str(resources.files("clinie.data").joinpath("synthea_documentreference.ndjson")))
+
+
+def progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+async def publish(bootstrap: str, topic: str, lines: list[bytes]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all")
+    await producer.start()
+    try:
+        for line in lines:
+            try:
+                key = str(json.loads(line).get("id", "")).encode() or None
+            except (ValueError, AttributeError):
+                key = None
+            await producer.send(topic, line, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def consume_until_done(settings: ExtractorSettings, expected: int, timeout_s: float) -> tuple[int, int]:
+    service = build_service(settings)
+    broker = service.create_broker()
+    await broker.start()
+    started = time.perf_counter()
+    last = -1
+    try:
+        while service.processed + service.dead_lettered < expected:
+            done = service.processed + service.dead_lettered
+            if done != last:
+                progress(f"  processed {done}/{expected} notes ({time.perf_counter() - started:.0f}s)")
+                last = done
+            if time.perf_counter() - started > timeout_s:
+                raise TimeoutError(f"only {done}/{expected} notes processed in {timeout_s:.0f}s")
+            await asyncio.sleep(0.5)
+    finally:
+        service.stopping.set()
+        await broker.stop()
+    return service.processed, service.dead_lettered
+
+
+def export(database_url: str, out_dir: Path) -> dict[str, int]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(database_url)
+    counts = {}
+    with session_factory(engine)() as session:
+        for rtype in EXPORT_TYPES:
+            n = 0
+            with open(out_dir / f"{rtype}.ndjson", "w", encoding="utf-8") as fh:
+                for resource in iter_resources(session, rtype):
+                    fh.write(json.dumps(resource, separators=(",", ":")) + "\n")
+                    n += 1
+            counts[rtype] = n
+    engine.dispose()
+    return counts
+
+
+def count(database_url: str, resource_type: str) -> int:
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        n = conn.execute(select(func.count()).select_from(FhirResource)
+                         .where(FhirResource.resource_type == resource_type)).scalar_one()
+    engine.dispose()
+    return int(n)
+
+
+def run_demo(input_path: Path | None = None, export_dir: Path | None = None, database_url: str | None = None,
+             workdir: Path | None = None, model_repository: Path | None = None,
+             timeout_s: float = 1800.0) -> dict[str, Any]:
+    started = time.perf_counter()
+    src = input_path or default_input()
+    lines = [ln.rstrip(b"\n") for ln in src.read_bytes().splitlines() if ln.strip()]
+    repo = model_repository or default_repository()
+    work = workdir or Path(tempfile.mkdtemp(prefix="clinie-demo-"))
+    progress(f"clinie demo: {len(lines)} DocumentReferences from {src.name}; starting Kafka (Tansu), "
+             f"tritonserver and PostgreSQL in {work}")
+    with LocalStack(work, repo, database_url=database_url) as stack:
+        env = stack.env()
+        settings = ExtractorSettings(
+            kafka_bootstrap_servers=env["CLINIE_KAFKA_BOOTSTRAP_SERVERS"],
+            triton_url=env["CLINIE_TRITON_URL"],
+            database_url=env["CLINIE_DATABASE_URL"],
+            model_repository=repo,
+            backend="triton",
+        )
+        progress(f"stack up in {time.perf_counter() - started:.1f}s; migrating database")
+        migrate(settings.database_url)
+        asyncio.run(create_topics(settings.kafka_bootstrap_servers,
+                                  [settings.input_topic, settings.dead_letter_topic]))
+        asyncio.run(publish(settings.kafka_bootstrap_servers, settings.input_topic, lines))
+        progress(f"published {len(lines)} messages to {settings.input_topic}; extracting")
+        processed, dead = asyncio.run(consume_until_done(settings, len(lines), timeout_s))
+        conditions = count(settings.database_url, "Condition")
+        meds = count(settings.database_url, "MedicationStatement")
+        if export_dir is not None:
+            exported = export(settings.database_url, export_dir)
+            progress(f"exported {exported} to {export_dir}")
+        progress("stopping the stack")
+    return {"notes": processed + dead, "conditions": conditions, "medication_statements": meds,
+            "dead_lettered": dead, "seconds": round(time.perf_counter() - started, 1)}

@@ -1,0 +1,81 @@
+"""Wire settings -> backend, database and consumer; serve health and metrics over HTTP."""
+
+from __future__ import annotations
+
+import logging
+
+from clinie.backends.base import InferenceBackend
+from clinie.backends.torch_backend import TorchBackend
+from clinie.backends.triton_backend import TritonBackend
+from clinie.errors import ErrorCode, ModelError
+from clinie.model.checkpoint import load_model_spec
+from clinie.model.repository import version_dir
+from clinie.pipeline import Extractor
+from clinie.settings import ExtractorSettings
+from clinie.storage.db import make_engine, session_factory
+from services.extractor.app import ExtractorService
+from services.extractor.metrics import ExtractorMetrics
+from services.extractor.processor import NoteProcessor
+
+log = logging.getLogger(__name__)
+
+
+def build_backend(settings: ExtractorSettings) -> tuple[InferenceBackend, Extractor, str]:
+    """The backend, an Extractor over it, and the model version string recorded in Provenance."""
+    if settings.backend == "torch":
+        vdir = version_dir(settings.model_repository, settings.model_name, settings.model_version or None)
+        torch_backend = TorchBackend.from_dir(vdir, model_version=f"{settings.model_name}/{vdir.name}")
+        return torch_backend, Extractor(torch_backend, torch_backend.tokenizer, torch_backend.net.config), \
+            torch_backend.model_version
+    _, schema, _ = load_model_spec(version_dir(settings.model_repository, settings.model_name,
+                                               settings.model_version or None))
+    triton = TritonBackend(settings.triton_url, settings.model_name, schema, settings.model_version,
+                           timeout_s=settings.triton_timeout_s)
+    served = triton.resolve_version()
+    # pre/post-processing must match the served version exactly: read its config, labels and tokenizer
+    config, served_schema, tokenizer = load_model_spec(version_dir(settings.model_repository, settings.model_name,
+                                                                   served))
+    if served_schema != schema:
+        raise ModelError(ErrorCode.LABEL_MAP_MISMATCH, f"label map of version {served} differs from the pinned one")
+    triton.schema = served_schema
+    model_version = f"{settings.model_name}/{served}"
+    triton.model_version = model_version
+    return triton, Extractor(triton, tokenizer, config), model_version
+
+
+def build_service(settings: ExtractorSettings, metrics: ExtractorMetrics | None = None) -> ExtractorService:
+    metrics = metrics or ExtractorMetrics()
+    _, extractor, model_version = build_backend(settings)
+    engine = make_engine(settings.database_url)
+    processor = NoteProcessor(extractor, session_factory(engine), model_version, settings.max_note_chars, metrics)
+    log.info("extractor ready", extra={"backend": settings.backend, "model_version": model_version,
+                                       "topic": settings.input_topic, "group": settings.consumer_group})
+    return ExtractorService(settings, processor, metrics)
+
+
+def run(settings: ExtractorSettings) -> None:
+    """Run the consumer with /healthz, /readyz and /metrics on ``settings.metrics_port`` (blocks)."""
+    import uvicorn
+    from faststream.asgi import AsgiFastStream, make_ping_asgi
+    from prometheus_client import make_asgi_app
+
+    from services.extractor.logs import configure_logging
+
+    configure_logging(settings.log_level)
+    metrics = ExtractorMetrics()
+    service = build_service(settings, metrics)
+    broker = service.create_broker()
+
+    async def stop_retries() -> None:
+        service.stopping.set()
+
+    app = AsgiFastStream(
+        broker,
+        asgi_routes=[
+            ("/healthz", make_ping_asgi(broker, timeout=5.0)),
+            ("/readyz", make_ping_asgi(broker, timeout=5.0)),
+            ("/metrics", make_asgi_app(metrics.registry)),
+        ],
+        on_shutdown=[stop_retries],
+    )
+    uvicorn.run(app, host="0.0.0.0", port=settings.metrics_port, log_level="warning")  # noqa: S104
