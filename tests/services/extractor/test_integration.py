@@ -1,0 +1,168 @@
+"""The extractor end to end on real Kafka (Tansu), tritonserver and PostgreSQL. No mocks."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import func, select
+
+from clinie.settings import ExtractorSettings
+from clinie.stack.kafka import TansuBroker, create_topics
+from clinie.stack.triton import TritonServer
+from clinie.storage.db import make_engine
+from clinie.storage.models import FhirResource, SourceDocument
+from services.extractor.app import ExtractorService
+from services.extractor.main import build_service
+
+from .conftest import NOTE, docref
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+def settings_for(kafka: TansuBroker, triton: TritonServer, database: str, repo: Path) -> ExtractorSettings:
+    topic = f"notes-{uuid.uuid4().hex[:6]}"
+    return ExtractorSettings(kafka_bootstrap_servers=kafka.bootstrap_servers, triton_url=triton.http_url,
+                             database_url=database, model_repository=repo, input_topic=topic,
+                             dead_letter_topic=f"{topic}.dlq", consumer_group=f"g-{topic}",
+                             retry_initial_s=0.2, retry_max_s=1.0, triton_timeout_s=10)
+
+
+async def publish(bootstrap: str, topic: str, payloads: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for p in payloads:
+            await producer.send_and_wait(topic, p, key=b"k")
+    finally:
+        await producer.stop()
+
+
+async def wait_for(service: ExtractorService, n: int, timeout: float = 120.0) -> None:
+    start = time.monotonic()
+    while service.processed + service.dead_lettered < n:
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"processed {service.processed}, dead-lettered {service.dead_lettered} of {n}")
+        await asyncio.sleep(0.2)
+
+
+async def run_service(s: ExtractorSettings, payloads: list[bytes], expect: int) -> ExtractorService:
+    await create_topics(s.kafka_bootstrap_servers, [s.input_topic, s.dead_letter_topic])
+    service = build_service(s)
+    broker = service.create_broker()
+    await broker.start()
+    try:
+        await publish(s.kafka_bootstrap_servers, s.input_topic, payloads)
+        await wait_for(service, expect)
+    finally:
+        service.stopping.set()
+        await broker.stop()
+    return service
+
+
+def rows(database: str, doc_id: str) -> dict[str, int]:
+    engine = make_engine(database)
+    with engine.connect() as conn:
+        res = conn.execute(select(FhirResource.resource_type, func.count()).where(
+            FhirResource.source_document_id == doc_id).group_by(FhirResource.resource_type)).all()
+    engine.dispose()
+    return {t: int(n) for t, n in res}
+
+
+async def test_note_end_to_end_and_redelivery_is_idempotent(kafka, triton, database, tiny_repository) -> None:  # type: ignore[no-untyped-def]
+    s = settings_for(kafka, triton, database, tiny_repository)
+    doc_id = f"doc-{uuid.uuid4().hex[:8]}"
+    payload = docref(doc_id, NOTE, version="1")
+    service = await run_service(s, [payload], 1)
+    assert service.processed == 1 and service.dead_lettered == 0
+    first = rows(database, doc_id)
+    assert first.get("Provenance") == 1
+    engine = make_engine(database)
+    with engine.connect() as conn:
+        src = conn.execute(select(SourceDocument).where(SourceDocument.id == doc_id)).one()
+        assert src.model_version == "clinie_ie/1"
+    engine.dispose()
+    # the same message again (redelivery) -> no duplicates
+    service = await run_service(s, [payload, payload], 2)
+    assert service.processed == 2
+    assert rows(database, doc_id) == first
+
+
+async def test_new_version_supersedes(kafka, triton, database, tiny_repository) -> None:  # type: ignore[no-untyped-def]
+    s = settings_for(kafka, triton, database, tiny_repository)
+    doc_id = f"doc-{uuid.uuid4().hex[:8]}"
+    await run_service(s, [docref(doc_id, NOTE, version="1"), docref(doc_id, "Denies fever.", version="2")], 2)
+    engine = make_engine(database)
+    with engine.connect() as conn:
+        versions = conn.execute(select(FhirResource.source_document_version).where(
+            FhirResource.source_document_id == doc_id).distinct()).scalars().all()
+    engine.dispose()
+    assert set(versions) <= {"2"}
+
+
+BAD = {
+    "not_json": b"this is not json",
+    "not_document_reference": b'{"resourceType": "Patient", "id": "x"}',
+    "invalid_resource": b'{"resourceType": "DocumentReference", "id": "x", "status": "bogus", "content": 5}',
+    "no_text": docref("x1", None),
+    "bad_base64": docref("x2", None, data="!!!not base64!!!"),
+    "unsupported_content_type": docref("x3", "a", content_type="application/pdf"),
+    "bad_encoding": docref("x4", None, data=base64.b64encode(b"\xff\xfe\xfa caf\xe9").decode()),
+    "note_too_large": docref("x5", "word " * 500),
+}
+
+
+async def test_each_bad_input_class_is_dead_lettered_with_reason(kafka, triton, database, tiny_repository) -> None:  # type: ignore[no-untyped-def]
+    s = settings_for(kafka, triton, database, tiny_repository).model_copy(update={"max_note_chars": 1000})
+    good = docref(f"doc-{uuid.uuid4().hex[:8]}", NOTE)
+    service = await run_service(s, [*BAD.values(), good], len(BAD) + 1)
+    assert service.dead_lettered == len(BAD) and service.processed == 1
+    consumer = AIOKafkaConsumer(s.dead_letter_topic, bootstrap_servers=s.kafka_bootstrap_servers,
+                                auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        got = await consumer.getmany(timeout_ms=5000, max_records=100)
+        records = [r for batch in got.values() for r in batch]
+    finally:
+        await consumer.stop()
+    reasons = {}
+    for r in records:
+        headers = {k: v.decode() for k, v in r.headers}
+        reasons[headers["clinie-error-reason"]] = r.value
+        assert headers["clinie-error-code"].startswith("E0")
+        assert headers["clinie-source-topic"] == s.input_topic
+    assert set(reasons) == set(BAD), reasons.keys()
+    for reason, original in BAD.items():
+        assert reasons[reason] == original, "the original payload is kept"
+
+
+async def test_triton_down_midstream_waits_and_loses_nothing(kafka, triton, database, tiny_repository) -> None:  # type: ignore[no-untyped-def]
+    s = settings_for(kafka, triton, database, tiny_repository)
+    await create_topics(s.kafka_bootstrap_servers, [s.input_topic, s.dead_letter_topic])
+    service = build_service(s)
+    broker = service.create_broker()
+    await broker.start()
+    ids = [f"doc-{uuid.uuid4().hex[:8]}" for _ in range(6)]
+    try:
+        await publish(s.kafka_bootstrap_servers, s.input_topic, [docref(i, NOTE) for i in ids[:2]])
+        await wait_for(service, 2)
+        await asyncio.to_thread(triton.stop)
+        await publish(s.kafka_bootstrap_servers, s.input_topic, [docref(i, NOTE) for i in ids[2:]])
+        await asyncio.sleep(3)
+        assert service.processed == 2, "nothing is processed while Triton is down"
+        assert service.metrics.retries.labels("backend_unavailable")._value.get() >= 1
+        await asyncio.to_thread(triton.restart)
+        await wait_for(service, 6)
+    finally:
+        service.stopping.set()
+        await broker.stop()
+        if not triton.is_running:
+            triton.start()
+    assert service.processed == 6 and service.dead_lettered == 0
+    for i in ids:
+        assert rows(database, i).get("Provenance") == 1
