@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -113,7 +114,9 @@ def export_cmd(
 def demo(
     input_path: Annotated[Path | None, typer.Option("--input", help="DocumentReference NDJSON "
                                                     "(default: the 196 Synthea notes shipped in the package).")] = None,
-    export_dir: Annotated[Path | None, typer.Option("--export", help="Write <Type>.ndjson of the results here.")] = None,
+    export_dir: Annotated[
+        Path | None, typer.Option("--export", help="Write <Type>.ndjson of the results here.")
+    ] = None,
     database_url: Annotated[str | None, typer.Option(envvar="CLINIE_DATABASE_URL",
                                                      help="Use this PostgreSQL instead of an embedded one.")] = None,
     workdir: Annotated[Path | None, typer.Option(help="Where the stack keeps logs and data (default: a temp dir).")]
@@ -143,7 +146,7 @@ def stack_up(
     if "CLINIE_DATABASE_URL" in env:
         migrate(env["CLINIE_DATABASE_URL"])
     for k, v in env.items():
-        typer.echo(f"export {k}={v}")
+        typer.echo(f"export {k}={shlex.quote(v)}")
 
 
 @stack_app.command("down")
@@ -159,7 +162,11 @@ def stack_down(workdir: Annotated[Path, typer.Option()] = DEFAULT_STACK_DIR) -> 
 def stack_status(workdir: Annotated[Path, typer.Option()] = DEFAULT_STACK_DIR) -> None:
     from clinie.stack.local import stack_status as status
 
-    typer.echo(json.dumps(status(workdir), indent=2, default=str))
+    state = status(workdir)
+    if state is None:
+        typer.echo("no stack recorded in " + str(workdir), err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(state, indent=2, default=str))
 
 
 @serve_app.command("extractor")
@@ -175,6 +182,7 @@ def serve_extractor() -> None:
 def serve_api() -> None:
     """The FHIR search API (settings from CLINIE_* environment variables)."""
     from services.fhir_api.app import run
+
     from services.fhir_api.settings import ApiSettings
 
     run(ApiSettings())

@@ -126,7 +126,7 @@ def _entity_items(doc: Document, allowed: set[str] | None) -> list[tuple[str, tu
 
 def _relation_items(doc: Document, allowed: set[str] | None) -> list[tuple[str, tuple[Span, ...]]]:
     ents: dict[str, Entity] = {e.id: e for e in doc.entities}
-    items = []
+    items: list[tuple[str, tuple[Span, ...]]] = []
     for r in doc.relations:
         head, tail = ents[r.head], ents[r.tail]
         if allowed is not None and (head.label not in allowed or tail.label not in allowed):

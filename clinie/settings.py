@@ -19,6 +19,8 @@ class ExtractorSettings(BaseSettings):
     input_topic: str = "clinie.documentreference"
     dead_letter_topic: str = "clinie.documentreference.dlq"
     consumer_group: str = "clinie-extractor"
+    kafka_session_timeout_ms: int = 10_000
+    kafka_heartbeat_interval_ms: int = 3_000
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
@@ -28,7 +30,7 @@ class ExtractorSettings(BaseSettings):
     triton_url: str = "127.0.0.1:8000"
     triton_timeout_s: float = 60.0
     model_name: str = DEFAULT_MODEL_NAME
-    model_version: str = Field("", description="Pinned model version; empty = the highest one served.")
+    model_version: str = Field(default="", description="Pinned model version; empty = the highest one served.")
     model_repository: Path = Field(default_factory=default_repository)
     # storage
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/clinie"

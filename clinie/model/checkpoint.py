@@ -54,7 +54,8 @@ def save_model(net: ClinieNet, tokenizer: WordPieceTokenizer, out_dir: str | Pat
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(net.config.model_dump_json(indent=2))
     (out / "labels.json").write_text(json.dumps(net.schema.to_json(), indent=2))
-    (out / "encoder_config.json").write_text(net.encoder.config.to_json_string())
+    encoder: Any = net.encoder
+    (out / "encoder_config.json").write_text(encoder.config.to_json_string())
     state = net.state_dict()
     if net.config.encoder == PACKAGED_ENCODER:
         trained = {name for name, p in net.named_parameters() if p.requires_grad}

@@ -6,6 +6,7 @@ Tensors in, logits out. No tokenizer, no decoding, no I/O here (see ``runtime`` 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -56,19 +57,22 @@ class ClinieNet(nn.Module):
 
     def freeze_encoder_layers(self, trainable: int) -> None:
         """Freeze the embeddings and all but the top ``trainable`` encoder layers."""
-        layers = self.encoder.encoder.layer
+        encoder: Any = self.encoder
+        layers = encoder.encoder.layer
         n_frozen = max(0, len(layers) - trainable)
-        for p in self.encoder.embeddings.parameters():
+        for p in encoder.embeddings.parameters():
             p.requires_grad = trainable >= len(layers) + 1
         for i, layer in enumerate(layers):
             for p in layer.parameters():
                 p.requires_grad = i >= n_frozen
-        pooler = getattr(self.encoder, "pooler", None)
+        pooler = getattr(encoder, "pooler", None)
         if pooler is not None:
             for p in pooler.parameters():
                 p.requires_grad = False
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor, keep_mask: Tensor, note_index: Tensor) -> NetOutput:
+    def forward(
+        self, input_ids: Tensor, attention_mask: Tensor, keep_mask: Tensor, note_index: Tensor
+    ) -> NetOutput:
         """Windows of several notes in, note-level logits out.
 
         ``input_ids``, ``attention_mask``, ``keep_mask``: [S, L]; ``note_index``: [S], non-decreasing, the note each

@@ -24,7 +24,9 @@ def versions(repository: Path, name: str = DEFAULT_MODEL_NAME) -> list[int]:
     base = repository / name
     if not base.is_dir():
         return []
-    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit() and (p / "weights.pt").exists())
+    return sorted(
+        int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit() and (p / "weights.pt").exists()
+    )
 
 
 def version_dir(repository: Path, name: str = DEFAULT_MODEL_NAME, version: int | str | None = None) -> Path:

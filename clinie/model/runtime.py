@@ -43,9 +43,8 @@ class NoteOutput:
 
     @classmethod
     def empty(cls) -> NoteOutput:
-        return cls(
-            np.zeros((0, 3), np.int64), np.zeros((0, 2), np.float32), np.zeros((0, 2), np.int64), np.zeros(0, np.float32)
-        )
+        return cls(np.zeros((0, 3), np.int64), np.zeros((0, 2), np.float32), np.zeros((0, 2), np.int64),
+                   np.zeros(0, np.float32))
 
 
 def stack_notes(notes: list[NoteInputs]) -> dict[str, torch.Tensor]:
@@ -116,7 +115,8 @@ def run_notes(net: ClinieNet, notes: list[NoteInputs], device: str | torch.devic
         keep = p >= RELATION_THRESHOLD
         outputs[k] = NoteOutput(
             entities=spans,
-            entity_scores=np.stack([conf, negp], axis=1).astype(np.float32) if spans.size else np.zeros((0, 2), np.float32),
+            entity_scores=(np.stack([conf, negp], axis=1).astype(np.float32) if spans.size
+                           else np.zeros((0, 2), np.float32)),
             relations=np.stack([heads[keep], tails[keep]], axis=1).astype(np.int64),
             relation_scores=p[keep].astype(np.float32),
         )

@@ -41,7 +41,7 @@ def output_arrays(out: NoteOutput) -> dict[str, NDArray[np.generic]]:
 
 def output_from_arrays(arrays: dict[str, NDArray[np.generic]]) -> NoteOutput:
     def get(name: str, shape: tuple[int, ...], dtype: type) -> NDArray[np.generic]:
-        a = np.asarray(arrays[name], dtype=dtype)
+        a: NDArray[np.generic] = np.asarray(arrays[name], dtype=dtype)
         return a[0] if a.ndim == len(shape) + 1 else a.reshape(shape)
 
     return NoteOutput(

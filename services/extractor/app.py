@@ -51,6 +51,8 @@ class ExtractorService:
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
             max_poll_interval_ms=30 * 60 * 1000,  # a note may wait long for Triton/PostgreSQL to come back
+            session_timeout_ms=s.kafka_session_timeout_ms,
+            heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
         )
         async def on_document_reference(msg: KafkaMessage) -> None:
             await self.handle(msg)
@@ -98,8 +100,8 @@ class ExtractorService:
                                                                     "reason": err.reason, "retry_in_s": delay})
             except Exception as exc:  # an unexpected bug for this input: dead-letter it rather than block forever
                 log.exception("unexpected error", extra={**ids, "error_type": type(exc).__name__})
-                err = InvalidInputError(ErrorCode.UNEXPECTED, f"unexpected {type(exc).__name__}")
-                await self._dead_letter(msg, payload, err, ids)
+                unexpected = InvalidInputError(ErrorCode.UNEXPECTED, f"unexpected {type(exc).__name__}")
+                await self._dead_letter(msg, payload, unexpected, ids)
                 return
             try:
                 await asyncio.wait_for(self.stopping.wait(), timeout=delay)

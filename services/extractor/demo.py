@@ -16,15 +16,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from clinie.storage.db import make_engine, migrate, session_factory
+from clinie.storage.repository import iter_resources
 from sqlalchemy import func, select
 
 from clinie.model.repository import default_repository
 from clinie.settings import ExtractorSettings
 from clinie.stack.kafka import create_topics
 from clinie.stack.local import LocalStack
-from clinie.storage.db import make_engine, migrate, session_factory
 from clinie.storage.models import FhirResource
-from clinie.storage.repository import iter_resources
 from services.extractor.main import build_service
 
 EXPORT_TYPES = ("Condition", "MedicationStatement", "Provenance")
@@ -120,11 +120,13 @@ def run_demo(input_path: Path | None = None, export_dir: Path | None = None, dat
             database_url=env["CLINIE_DATABASE_URL"],
             model_repository=repo,
             backend="triton",
+            # a local single-member group: join fast (Tansu takes about half the session timeout to settle a join)
+            kafka_session_timeout_ms=1000,
+            kafka_heartbeat_interval_ms=200,
         )
         progress(f"stack up in {time.perf_counter() - started:.1f}s; migrating database")
         migrate(settings.database_url)
-        asyncio.run(create_topics(settings.kafka_bootstrap_servers,
-                                  [settings.input_topic, settings.dead_letter_topic]))
+        create_topics(settings.kafka_bootstrap_servers, [settings.input_topic, settings.dead_letter_topic])
         asyncio.run(publish(settings.kafka_bootstrap_servers, settings.input_topic, lines))
         progress(f"published {len(lines)} messages to {settings.input_topic}; extracting")
         processed, dead = asyncio.run(consume_until_done(settings, len(lines), timeout_s))

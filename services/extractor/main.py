@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from clinie.storage.db import make_engine, session_factory
+
 from clinie.backends.base import InferenceBackend
 from clinie.backends.torch_backend import TorchBackend
 from clinie.backends.triton_backend import TritonBackend
@@ -12,7 +14,6 @@ from clinie.model.checkpoint import load_model_spec
 from clinie.model.repository import version_dir
 from clinie.pipeline import Extractor
 from clinie.settings import ExtractorSettings
-from clinie.storage.db import make_engine, session_factory
 from services.extractor.app import ExtractorService
 from services.extractor.metrics import ExtractorMetrics
 from services.extractor.processor import NoteProcessor
@@ -78,4 +79,4 @@ def run(settings: ExtractorSettings) -> None:
         ],
         on_shutdown=[stop_retries],
     )
-    uvicorn.run(app, host="0.0.0.0", port=settings.metrics_port, log_level="warning")  # noqa: S104
+    uvicorn.run(app, host="0.0.0.0", port=settings.metrics_port, log_level="warning")

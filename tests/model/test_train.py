@@ -3,8 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from clinie.io import write_documents
 from clinie.document import Document, Entity, Relation
+from clinie.io import write_documents
 from clinie.model.checkpoint import load_model
 from clinie.model.train import TrainConfig, train
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from clinie.storage.db import make_engine
 from sqlalchemy import func, select
 
 from clinie.settings import ExtractorSettings
-from clinie.stack.kafka import TansuBroker, create_topics
+from clinie.stack.kafka import TansuBroker, acreate_topics
 from clinie.stack.triton import TritonServer
-from clinie.storage.db import make_engine
 from clinie.storage.models import FhirResource, SourceDocument
 from services.extractor.app import ExtractorService
 from services.extractor.main import build_service
@@ -30,7 +30,8 @@ def settings_for(kafka: TansuBroker, triton: TritonServer, database: str, repo: 
     return ExtractorSettings(kafka_bootstrap_servers=kafka.bootstrap_servers, triton_url=triton.http_url,
                              database_url=database, model_repository=repo, input_topic=topic,
                              dead_letter_topic=f"{topic}.dlq", consumer_group=f"g-{topic}",
-                             retry_initial_s=0.2, retry_max_s=1.0, triton_timeout_s=10)
+                             retry_initial_s=0.2, retry_max_s=1.0, triton_timeout_s=10,
+                             kafka_session_timeout_ms=1000, kafka_heartbeat_interval_ms=200)
 
 
 async def publish(bootstrap: str, topic: str, payloads: list[bytes]) -> None:
@@ -52,7 +53,7 @@ async def wait_for(service: ExtractorService, n: int, timeout: float = 120.0) ->
 
 
 async def run_service(s: ExtractorSettings, payloads: list[bytes], expect: int) -> ExtractorService:
-    await create_topics(s.kafka_bootstrap_servers, [s.input_topic, s.dead_letter_topic])
+    await acreate_topics(s.kafka_bootstrap_servers, [s.input_topic, s.dead_letter_topic])
     service = build_service(s)
     broker = service.create_broker()
     await broker.start()
@@ -143,7 +144,7 @@ async def test_each_bad_input_class_is_dead_lettered_with_reason(kafka, triton, 
 
 async def test_triton_down_midstream_waits_and_loses_nothing(kafka, triton, database, tiny_repository) -> None:  # type: ignore[no-untyped-def]
     s = settings_for(kafka, triton, database, tiny_repository)
-    await create_topics(s.kafka_bootstrap_servers, [s.input_topic, s.dead_letter_topic])
+    await acreate_topics(s.kafka_bootstrap_servers, [s.input_topic, s.dead_letter_topic])
     service = build_service(s)
     broker = service.create_broker()
     await broker.start()

@@ -1,0 +1,448 @@
+"""Fixtures for the FHIR API tests: a seeded database, RSA keys + tokens, in-process and uvicorn servers.
+
+The seed builds R4B Condition / MedicationStatement / Provenance / Patient resources the way the pipeline
+stores them (resource JSONB + search columns). The lead will later switch it to the real pipeline.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.medicationstatement import MedicationStatement
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.provenance import Provenance
+from sqlalchemy import Engine, create_engine, insert
+
+from clinie.storage.models import Base, FhirResource
+from services.fhir_api import ApiSettings, create_app
+
+NOTE_EVIDENCE = "https://clinie.dev/fhir/StructureDefinition/note-evidence"
+SNOMED = "http://snomed.info/sct"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+CLIN = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+AUDIENCE = "clinie-fhir-test"
+ISSUER = "https://auth.clinie.test"
+MODEL_VERSION = "clinie-ner-test-1"
+
+
+# ---------------------------------------------------------------------------------------------------- seed
+
+
+@dataclass(frozen=True)
+class Doc:
+    id: str
+    patient: str
+    encounter: str | None
+    processed: datetime
+
+
+DOCS = {
+    "doc-1": Doc("doc-1", "pat-1", "enc-1", datetime(2024, 1, 10, 12, 0, tzinfo=UTC)),
+    "doc-2": Doc("doc-2", "pat-1", "enc-2", datetime(2024, 2, 10, 12, 0, tzinfo=UTC)),
+    "doc-3": Doc("doc-3", "pat-2", "enc-3", datetime(2024, 3, 10, 12, 0, tzinfo=UTC)),
+    "doc-4": Doc("doc-4", "pat-3", None, datetime(2024, 4, 10, 12, 0, tzinfo=UTC)),
+}
+PATIENTS = ["pat-1", "pat-2", "pat-3"]
+
+
+def _ts(value: str | None, *, end: bool = False) -> datetime | None:
+    """A FHIR date/dateTime as stored in the search columns (UTC): start of its precision, or with ``end`` the
+    last microsecond of it (the convention of ``clinie.storage.repository.search_columns``)."""
+    if value is None:
+        return None
+    if len(value) in (4, 7, 10):
+        y = int(value[:4])
+        m = int(value[5:7]) if len(value) >= 7 else 1
+        start = datetime(y, m, int(value[8:10]) if len(value) == 10 else 1, tzinfo=UTC)
+        if len(value) == 4:
+            nxt = start.replace(year=y + 1)
+        elif len(value) == 7:
+            nxt = datetime(y + m // 12, m % 12 + 1, 1, tzinfo=UTC)
+        else:
+            nxt = start + timedelta(days=1)
+        return nxt - timedelta(microseconds=1) if end else start
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _evidence(doc: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "url": NOTE_EVIDENCE,
+            "extension": [{"url": "document", "valueReference": {"reference": f"DocumentReference/{doc}"}}],
+        }
+    ]
+
+
+def _codes(codings: list[tuple[str | None, str]]) -> list[str]:
+    out: list[str] = []
+    for system, code in codings:
+        if system:
+            out.append(f"{system}|{code}")
+        out.append(code)
+    return out
+
+
+def _meta(processed: datetime) -> dict[str, Any]:
+    return {"versionId": "1", "lastUpdated": processed.isoformat().replace("+00:00", "Z")}
+
+
+def condition_row(
+    cid: str,
+    doc: str,
+    text: str,
+    codings: list[tuple[str | None, str]],
+    clinical: str = "active",
+    verification: str = "confirmed",
+    recorded: str | None = None,
+    onset: str | None = None,
+    onset_end: str | None = None,
+) -> dict[str, Any]:
+    d = DOCS[doc]
+    resource: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": cid,
+        "meta": _meta(d.processed),
+        "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{cid}</div>'},
+        "extension": _evidence(doc),
+        "clinicalStatus": {"coding": [{"system": CLIN, "code": clinical}]},
+        "verificationStatus": {"coding": [{"system": VER, "code": verification}]},
+        "code": {"coding": [{"system": s, "code": c} if s else {"code": c} for s, c in codings], "text": text},
+        "subject": {"reference": f"Patient/{d.patient}"},
+    }
+    if d.encounter:
+        resource["encounter"] = {"reference": f"Encounter/{d.encounter}"}
+    if onset_end is not None:
+        resource["onsetPeriod"] = {"start": onset, "end": onset_end}
+    elif onset is not None:
+        resource["onsetDateTime"] = onset
+    if recorded is not None:
+        resource["recordedDate"] = recorded
+    Condition.model_validate(resource)
+    return {
+        "resource_type": "Condition",
+        "id": cid,
+        "version_id": 1,
+        "last_updated": d.processed,
+        "patient_id": d.patient,
+        "encounter_id": d.encounter,
+        "source_document_id": doc,
+        "source_document_version": "1",
+        "model_version": MODEL_VERSION,
+        "code_text": text.lower(),
+        "codes": _codes(codings),
+        "status": clinical,
+        "verification_status": verification,
+        "recorded_date": _ts(recorded),
+        "effective_start": _ts(onset),
+        "effective_end": _ts(onset_end if onset_end is not None else onset, end=True),
+        "targets": None,
+        "resource": resource,
+    }
+
+
+def medication_row(
+    mid: str,
+    doc: str,
+    text: str,
+    codings: list[tuple[str | None, str]],
+    status: str = "active",
+    start: str | None = None,
+    end: str | None = None,
+) -> dict[str, Any]:
+    d = DOCS[doc]
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationStatement",
+        "id": mid,
+        "meta": _meta(d.processed),
+        "extension": _evidence(doc),
+        "status": status,
+        "medicationCodeableConcept": {
+            "coding": [{"system": s, "code": c} if s else {"code": c} for s, c in codings],
+            "text": text,
+        },
+        "subject": {"reference": f"Patient/{d.patient}"},
+        "dateAsserted": d.processed.isoformat().replace("+00:00", "Z"),
+        "derivedFrom": [{"reference": f"DocumentReference/{doc}"}],
+    }
+    if d.encounter:
+        resource["context"] = {"reference": f"Encounter/{d.encounter}"}
+    if end is not None:
+        resource["effectivePeriod"] = {"start": start, "end": end}
+    elif start is not None:
+        resource["effectiveDateTime"] = start
+    MedicationStatement.model_validate(resource)
+    return {
+        "resource_type": "MedicationStatement",
+        "id": mid,
+        "version_id": 1,
+        "last_updated": d.processed,
+        "patient_id": d.patient,
+        "encounter_id": d.encounter,
+        "source_document_id": doc,
+        "source_document_version": "1",
+        "model_version": MODEL_VERSION,
+        "code_text": text.lower(),
+        "codes": _codes(codings),
+        "status": status,
+        "verification_status": None,
+        "recorded_date": d.processed,
+        "effective_start": _ts(start),
+        "effective_end": _ts(end if end is not None else start, end=True),
+        "targets": None,
+        "resource": resource,
+    }
+
+
+def provenance_row(doc: str, targets: list[str]) -> dict[str, Any]:
+    d = DOCS[doc]
+    pid = f"prov-{doc}"
+    resource = {
+        "resourceType": "Provenance",
+        "id": pid,
+        "meta": _meta(d.processed),
+        "target": [{"reference": t} for t in targets],
+        "recorded": d.processed.isoformat().replace("+00:00", "Z"),
+        "agent": [{"who": {"display": MODEL_VERSION}}],
+        "entity": [{"role": "source", "what": {"reference": f"DocumentReference/{doc}"}}],
+    }
+    Provenance.model_validate(resource)
+    return {
+        "resource_type": "Provenance",
+        "id": pid,
+        "version_id": 1,
+        "last_updated": d.processed,
+        "patient_id": d.patient,
+        "encounter_id": d.encounter,
+        "source_document_id": doc,
+        "source_document_version": "1",
+        "model_version": MODEL_VERSION,
+        "code_text": None,
+        "codes": None,
+        "status": None,
+        "verification_status": None,
+        "recorded_date": d.processed,
+        "effective_start": None,
+        "effective_end": None,
+        "targets": targets,
+        "resource": resource,
+    }
+
+
+def patient_row(pid: str) -> dict[str, Any]:
+    processed = datetime(2024, 1, 1, tzinfo=UTC)
+    resource = {"resourceType": "Patient", "id": pid, "meta": _meta(processed)}
+    Patient.model_validate(resource)
+    return {
+        "resource_type": "Patient",
+        "id": pid,
+        "version_id": 1,
+        "last_updated": processed,
+        "patient_id": pid,
+        "resource": resource,
+    }
+
+
+# number of filler Conditions of pat-3 (doc-4): for paging and sorting with missing dates
+FILLER = 23
+
+
+def seed_rows() -> list[dict[str, Any]]:
+    rows = [
+        condition_row(
+            "c1",
+            "doc-1",
+            "Type 2 diabetes mellitus",
+            [(SNOMED, "44054006")],
+            recorded="2020-05-01T10:00:00Z",
+            onset="2019-03",
+        ),
+        condition_row(
+            "c2",
+            "doc-1",
+            "Essential hypertension",
+            [(SNOMED, "59621000")],
+            verification="unconfirmed",
+            recorded="2020-05-01T14:30:00+02:00",
+        ),
+        condition_row(
+            "c3",
+            "doc-2",
+            "Asthma (100% controlled)",
+            [(None, "local-1")],
+            clinical="resolved",
+            verification="refuted",
+            recorded="2021-01-15",
+            onset="2010-01-01",
+            onset_end="2015-06-30",
+        ),
+        condition_row(
+            "c4",
+            "doc-3",
+            "Type 1 diabetes mellitus",
+            [(SNOMED, "46635009")],
+            recorded="2019-12-31T23:30:00Z",
+            onset="2005",
+        ),
+    ]
+    for i in range(FILLER):
+        recorded = None if i % 5 == 0 else f"2022-{i % 12 + 1:02d}-{i % 27 + 1:02d}"
+        rows.append(
+            condition_row(
+                f"f{i:02d}",
+                "doc-4",
+                f"Filler finding {i:02d}",
+                [(SNOMED, f"9000{i:02d}")],
+                clinical="inactive" if i % 2 else "active",
+                recorded=recorded,
+            )
+        )
+    rows += [
+        medication_row("m1", "doc-1", "Metformin 500 mg", [(RXNORM, "860975")], start="2020-05-01"),
+        medication_row(
+            "m2", "doc-2", "Lisinopril", [(RXNORM, "29046")], status="completed", start="2019-01-01", end="2019-06-30"
+        ),
+        medication_row("m3", "doc-3", "Insulin glargine", [(RXNORM, "274783")], start="2020-01-10T08:00:00Z"),
+    ]
+    rows += [
+        provenance_row("doc-1", ["Condition/c1", "Condition/c2", "MedicationStatement/m1"]),
+        provenance_row("doc-2", ["Condition/c3", "MedicationStatement/m2"]),
+        provenance_row("doc-3", ["Condition/c4", "MedicationStatement/m3"]),
+        provenance_row("doc-4", [f"Condition/f{i:02d}" for i in range(FILLER)]),
+    ]
+    rows += [patient_row(p) for p in PATIENTS]
+    columns = [c.name for c in FhirResource.__table__.columns]
+    return [{c: row.get(c) for c in columns} for row in rows]
+
+
+@pytest.fixture(scope="session")
+def engine(pg_url: str) -> Iterator[Engine]:
+    eng = create_engine(pg_url)
+    Base.metadata.create_all(eng)
+    rows = seed_rows()
+    with eng.begin() as conn:
+        conn.execute(insert(FhirResource), rows)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+# ---------------------------------------------------------------------------------------------------- auth
+
+
+@dataclass(frozen=True)
+class Keys:
+    private_pem: bytes
+    public_pem: str
+
+
+@pytest.fixture(scope="session")
+def keys() -> Keys:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return Keys(private_pem, public_pem)
+
+
+TokenFactory = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def make_token(keys: Keys) -> TokenFactory:
+    def make(
+        scope: str = "system/*.read",
+        patient: str | None = None,
+        sub: str | None = "client-1",
+        exp_in: int = 600,
+        audience: str = AUDIENCE,
+        issuer: str = ISSUER,
+        key: bytes | None = None,
+        kid: str | None = None,
+    ) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {"iss": issuer, "aud": audience, "iat": now, "exp": now + exp_in, "scope": scope}
+        if sub is not None:
+            claims["sub"] = sub
+        if patient is not None:
+            claims["patient"] = patient
+        headers = {"kid": kid} if kid else None
+        return jwt.encode(claims, key or keys.private_pem, algorithm="RS256", headers=headers)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def settings(keys: Keys, pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> ApiSettings:
+    return ApiSettings(
+        database_url=pg_url,
+        auth_enabled=True,
+        jwt_public_key=keys.public_pem,
+        jwt_audience=AUDIENCE,
+        jwt_issuer=ISSUER,
+        default_page_size=10,
+        max_page_size=50,
+        export_dir=tmp_path_factory.mktemp("exports"),
+    )
+
+
+@pytest.fixture(scope="session")
+def client(settings: ApiSettings, engine: Engine, make_token: TokenFactory) -> Iterator[TestClient]:
+    """In-process client with a system/*.read token."""
+    app = create_app(settings, engine=engine)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        c.headers["Authorization"] = f"Bearer {make_token()}"
+        yield c
+
+
+@pytest.fixture(scope="session")
+def anon(settings: ApiSettings, engine: Engine) -> Iterator[TestClient]:
+    """In-process client without credentials (auth enabled)."""
+    app = create_app(settings, engine=engine)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def server_url(settings: ApiSettings, engine: Engine) -> Iterator[str]:
+    """A real uvicorn server on a free 127.0.0.1 port (auth enabled)."""
+    port = _free_port()
+    app = create_app(settings, engine=engine)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
