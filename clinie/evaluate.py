@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from clinie.document import Document, Entity, Span
+from clinie.schema import NEGATABLE_LABELS
 
 Mode = str  # "strict" | "lenient"
 MODES: tuple[Mode, ...] = ("strict", "lenient")
@@ -54,6 +55,10 @@ class Report:
         default_factory=lambda: {m: {"entities": defaultdict(Counts), "relations": defaultdict(Counts)} for m in MODES}
     )
     documents: int = 0
+    # negation of strictly matched negatable entities; positive class = negated
+    negation: Counts = field(default_factory=Counts)
+    negation_agree: int = 0
+    negation_total: int = 0
 
     def micro(self, mode: Mode, kind: str) -> Counts:
         total = Counts()
@@ -63,6 +68,8 @@ class Report:
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"documents": self.documents}
+        out["negation_on_strict_matches"] = {**self.negation.as_dict(), "accuracy": round(
+            self.negation_agree / self.negation_total, 4) if self.negation_total else 0.0, "n": self.negation_total}
         for m in MODES:
             for kind in ("entities", "relations"):
                 out[f"{m}_{kind}"] = {
@@ -84,13 +91,22 @@ class Report:
                     f"| {kind} | {lab} | {s.precision:.3f} | {s.recall:.3f} | {s.f1:.3f} | "
                     f"{le.precision:.3f} | {le.recall:.3f} | {le.f1:.3f} | {s.tp + s.fn} |"
                 )
+        if self.negation_total:
+            n = self.negation
+            lines += ["", f"Negation on {self.negation_total} strictly matched Problem/Reason/ADE mentions: accuracy "
+                      f"{self.negation_agree / self.negation_total:.3f}; negated class P {n.precision:.3f} "
+                      f"R {n.recall:.3f} F1 {n.f1:.3f} (gold negated {n.tp + n.fn})."]
         return "\n".join(lines).strip() + "\n"
 
 
 def _match(gold: list[tuple[str, tuple[Span, ...]]], pred: list[tuple[str, tuple[Span, ...]]],
-           mode: Mode) -> dict[str, Counts]:
-    """One-to-one matching of (label, spans) items; every span of an item must match its counterpart."""
+           mode: Mode) -> tuple[dict[str, Counts], list[tuple[int, int]]]:
+    """One-to-one matching of (label, spans) items; every span of an item must match its counterpart.
+
+    Returns per-label counts and the matched (gold index, prediction index) pairs.
+    """
     counts: dict[str, Counts] = defaultdict(Counts)
+    pairs: list[tuple[int, int]] = []
 
     def same(a: tuple[Span, ...], b: tuple[Span, ...]) -> bool:
         if mode == "strict":
@@ -110,6 +126,7 @@ def _match(gold: list[tuple[str, tuple[Span, ...]]], pred: list[tuple[str, tuple
                 if (pspans == gspans) if exact_only else same(pspans, gspans):
                     used[gi] = matched_pred[pi] = True
                     counts[plab].tp += 1
+                    pairs.append((gi, pi))
                     break
     for pi, (plab, _) in enumerate(pred):
         if not matched_pred[pi]:
@@ -117,11 +134,15 @@ def _match(gold: list[tuple[str, tuple[Span, ...]]], pred: list[tuple[str, tuple
     for gi, (glab, _) in enumerate(gold):
         if not used[gi]:
             counts[glab].fn += 1
-    return counts
+    return counts, pairs
+
+
+def _entities(doc: Document, allowed: set[str] | None) -> list[Entity]:
+    return [e for e in doc.entities if allowed is None or e.label in allowed]
 
 
 def _entity_items(doc: Document, allowed: set[str] | None) -> list[tuple[str, tuple[Span, ...]]]:
-    return [(e.label, (e.span,)) for e in doc.entities if allowed is None or e.label in allowed]
+    return [(e.label, (e.span,)) for e in _entities(doc, allowed)]
 
 
 def _relation_items(doc: Document, allowed: set[str] | None) -> list[tuple[str, tuple[Span, ...]]]:
@@ -146,6 +167,24 @@ def score(gold_docs: Iterable[Document], pred_docs: Iterable[Document]) -> Repor
             for kind, items in (("entities", _entity_items), ("relations", _relation_items)):
                 g = items(gold, allowed)
                 p = items(pred, allowed) if pred is not None else []
-                for lab, c in _match(g, p, mode).items():
+                counts, pairs = _match(g, p, mode)
+                for lab, c in counts.items():
                     report.by_label[mode][kind][lab].add(c)
+                if mode == "strict" and kind == "entities" and pred is not None:
+                    _score_negation(report, _entities(gold, allowed), _entities(pred, allowed), pairs)
     return report
+
+
+def _score_negation(report: Report, gold: list[Entity], pred: list[Entity], pairs: list[tuple[int, int]]) -> None:
+    for gi, pi in pairs:
+        g, p = gold[gi], pred[pi]
+        if g.label not in NEGATABLE_LABELS:
+            continue
+        report.negation_total += 1
+        report.negation_agree += int(g.negated == p.negated)
+        if p.negated and g.negated:
+            report.negation.tp += 1
+        elif p.negated:
+            report.negation.fp += 1
+        elif g.negated:
+            report.negation.fn += 1

@@ -37,3 +37,11 @@ def test_lenient_one_to_one() -> None:
     pred = doc([Entity("P1", "Problem", 20, 36)])
     le = score([gold], [pred]).micro("lenient", "entities")
     assert (le.tp, le.fp, le.fn) == (1, 0, 1)
+
+
+def test_negation_scored_on_strict_matches() -> None:
+    gold = doc([Entity("T1", "Problem", 24, 29, negated=True), Entity("T2", "Problem", 31, 36)])
+    pred = doc([Entity("P1", "Problem", 24, 29, negated=True), Entity("P2", "Problem", 31, 36, negated=True)])
+    r = score([gold], [pred])
+    assert r.negation_total == 2 and r.negation_agree == 1
+    assert (r.negation.tp, r.negation.fp, r.negation.fn) == (1, 1, 0)
