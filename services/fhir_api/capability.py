@@ -7,7 +7,7 @@ from typing import Any
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
 from services.fhir_api.auth import RESOURCE_TYPES
-from services.fhir_api.search import INCLUDES, REVINCLUDES, SEARCH_PARAMS, SORTS
+from services.fhir_api.search import INCLUDES, REVINCLUDES, SEARCH_PARAMS, SORTS, SearchParam
 
 SOFTWARE_VERSION = "0.1.0"
 _COMMON = {"_id", "_lastUpdated"}
@@ -23,6 +23,19 @@ _SMART_SCOPES = (
     "token's 'patient' claim; reading another patient's resource answers 403). v2: .r = read, .s = search, "
     ".rs = both."
 )
+
+
+def _modifiers(p: SearchParam) -> str:
+    mods = []
+    if p.name == "code":
+        mods += [":text", ":not"]
+    elif p.type == "token" and p.name != "_id":
+        mods.append(":not")
+    if p.type == "reference":
+        mods.append(":[type]")
+    if p.missing is not None:
+        mods.append(":missing")
+    return f" Modifiers: {', '.join(mods)}." if mods else ""
 
 
 def capability_statement(base: str, auth_enabled: bool, date: str) -> dict[str, Any]:
@@ -41,9 +54,7 @@ def capability_statement(base: str, auth_enabled: bool, date: str) -> dict[str, 
                     "name": p.name,
                     "type": p.type,
                     **({"definition": p.definition} if p.definition else {}),
-                    "documentation": p.documentation
-                    + (" Modifiers: :missing." if p.missing is not None else "")
-                    + (" Modifiers: :text, :not, :missing." if p.name == "code" else ""),
+                    "documentation": p.documentation + _modifiers(p),
                 }
                 for p in params.values()
             ],

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, literal, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, literal, not_, or_, select, true, tuple_
 
 from clinie.storage.models import FhirResource
 from services.fhir_api.auth import RESOURCE_TYPES, Grant
@@ -493,7 +493,7 @@ def _greater(col: Any, v: Any) -> ColumnElement[bool]:
     """col > v where NULL sorts as the greatest value (PostgreSQL's default)."""
     if v is None:
         return false()
-    return or_(col > v, col.is_(None))
+    return or_(col > v, col.is_(None)) if col.nullable else col > v
 
 
 def _less(col: Any, v: Any) -> ColumnElement[bool]:
@@ -507,7 +507,18 @@ def _equal(col: Any, v: Any) -> ColumnElement[bool]:
 
 
 def keyset_condition(keys: Sequence[SortKey], cursor: Cursor) -> ColumnElement[bool]:
-    """Rows strictly after (``next``) / before (``prev``) the cursor row in the sort order."""
+    """Rows strictly after (``next``) / before (``prev``) the cursor row in the sort order.
+
+    NOT NULL keys sorted the same way compare as a row value, ``(k1, k2) > (v1, v2)``, which PostgreSQL answers
+    with an index range scan; otherwise the lexicographic expansion with NULL as the greatest value."""
+    if all(not k.column.nullable for k in keys) and len({k.descending for k in keys}) == 1:
+        greater = (cursor.direction == "next") != keys[0].descending
+        if len(keys) == 1:
+            col, v = keys[0].column, cursor.values[0]
+            return col > v if greater else col < v
+        lhs = tuple_(*[k.column for k in keys])
+        rhs = tuple_(*[literal(v, type_=k.column.type) for k, v in zip(keys, cursor.values, strict=True)])
+        return lhs > rhs if greater else lhs < rhs
     alternatives: list[ColumnElement[bool]] = []
     for i, key in enumerate(keys):
         forward_greater = not key.descending

@@ -257,6 +257,8 @@ def _follow(client: TestClient, body: dict[str, Any], relation: str) -> list[dic
         "-recorded-date",
         "-recorded-date,_id",
         "clinical-status,-_lastUpdated",
+        "_lastUpdated",
+        "-_lastUpdated,-_id",
         "patient,-onset-date",
     ],
 )
