@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
+
 from clinie.backends.base import InferenceBackend
 from clinie.document import Document, Entity, Relation
 from clinie.model.config import ModelConfig
@@ -44,15 +47,32 @@ def preprocess(doc: Document, tokenizer: WordPieceTokenizer, config: ModelConfig
     return Prepared(doc, enc)
 
 
+def snap_to_words(start: int, end: int, word_start: NDArray[np.bool_]) -> tuple[int, int]:
+    """Widen a piece span [start, end) to whole words: never cut "histolytica" into "histo"."""
+    while start > 0 and not word_start[start]:
+        start -= 1
+    while end < word_start.shape[0] and not word_start[end]:
+        end += 1
+    return start, end
+
+
 def postprocess(prepared: Prepared, output: NoteOutput, schema: LabelSchema) -> Document:
     offsets = prepared.encoded.offsets
-    entities = []
+    word_start = prepared.encoded.word_start
+    entities: list[Entity] = []
+    row_to_entity: dict[int, int] = {}
+    seen: dict[tuple[int, int, int], int] = {}
     for k, (ts, te, lab) in enumerate(output.entities.tolist()):
+        ts, te = snap_to_words(ts, te, word_start)
+        if (ts, te, lab) in seen:  # two fragments of one word became the same span
+            row_to_entity[k] = seen[(ts, te, lab)]
+            continue
         label = schema.entity_labels[lab]
         conf, negp = output.entity_scores[k].tolist()
+        seen[(ts, te, lab)] = row_to_entity[k] = len(entities)
         entities.append(
             Entity(
-                id=f"T{k + 1}",
+                id=f"T{len(entities) + 1}",
                 label=label,
                 start=int(offsets[ts, 0]),
                 end=int(offsets[te - 1, 1]),
@@ -60,15 +80,19 @@ def postprocess(prepared: Prepared, output: NoteOutput, schema: LabelSchema) -> 
                 score=float(conf),
             )
         )
-    relations = [
-        Relation(
-            label=relation_label(entities[h].label),
-            head=entities[h].id,
-            tail=entities[t].id,
+    relations: list[Relation] = []
+    linked: set[tuple[int, int]] = set()
+    for k, (h, t) in enumerate(output.relations.tolist()):
+        head, tail = row_to_entity[h], row_to_entity[t]
+        if (head, tail) in linked:
+            continue
+        linked.add((head, tail))
+        relations.append(Relation(
+            label=relation_label(entities[head].label),
+            head=entities[head].id,
+            tail=entities[tail].id,
             score=float(output.relation_scores[k]),
-        )
-        for k, (h, t) in enumerate(output.relations.tolist())
-    ]
+        ))
     return prepared.doc.without_annotations().with_annotations(
         entities=entities, relations=relations, segments=prepared.encoded.segments
     )

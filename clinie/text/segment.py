@@ -69,6 +69,7 @@ class EncodedNote:
     keep_mask: NDArray[np.int64]
     offsets: NDArray[np.int64]
     segments: tuple[Segment, ...]
+    word_start: NDArray[np.bool_]
 
     @property
     def num_tokens(self) -> int:
@@ -99,4 +100,4 @@ def encode_note(
         else:
             char_start = char_end = 0
         segments.append(Segment(r, w.token_start, w.token_end, char_start, char_end))
-    return EncodedNote(input_ids, attention, keep, tokens.offsets, tuple(segments))
+    return EncodedNote(input_ids, attention, keep, tokens.offsets, tuple(segments), tokens.word_start)

@@ -16,11 +16,14 @@ class NoteTokens:
 
     ``offsets[i] = (start, end)`` is the character span of piece ``i`` in the note text.
     ``sentence_start[i]`` is True where piece ``i`` begins a sentence or a line: a preferred segment boundary.
+    ``word_start[i]`` is True where piece ``i`` begins a word of the pre-tokenizer (whitespace and punctuation split
+    words, so "insulin-induced" is three words); False for "##" continuation pieces.
     """
 
     ids: NDArray[np.int64]
     offsets: NDArray[np.int64]
     sentence_start: NDArray[np.bool_]
+    word_start: NDArray[np.bool_]
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -61,4 +64,8 @@ class WordPieceTokenizer:
                 gap = text[prev_end[i - 1] : nxt_start[i - 1]]
                 prev_piece = text[offsets[i - 1, 0] : offsets[i - 1, 1]]
                 starts[i] = "\n" in gap or (prev_piece in _SENTENCE_END and gap != "")
-        return NoteTokens(ids=ids, offsets=offsets, sentence_start=starts)
+        word_ids = np.asarray([-1 if w is None else w for w in enc.word_ids], dtype=np.int64).reshape(n)
+        word_start = np.ones(n, dtype=bool)
+        if n:
+            word_start[1:] = word_ids[1:] != word_ids[:-1]
+        return NoteTokens(ids=ids, offsets=offsets, sentence_start=starts, word_start=word_start)

@@ -80,3 +80,12 @@ def test_entity_offsets_are_piece_boundaries(tiny_net, tokenizer) -> None:  # ty
 def test_different_seeds_differ() -> None:
     a, b = make_tiny_net(seed=0), make_tiny_net(seed=1)
     assert not torch.equal(a.ner_head.weight, b.ner_head.weight)
+
+
+def test_snap_to_words() -> None:
+    from clinie.pipeline import snap_to_words
+
+    word_start = np.array([True, False, False, True, True, False])
+    assert snap_to_words(1, 2, word_start) == (0, 3)
+    assert snap_to_words(3, 4, word_start) == (3, 4)
+    assert snap_to_words(5, 6, word_start) == (4, 6)

@@ -78,3 +78,11 @@ def test_any_text_keeps_every_piece_once(text: str, max_tokens: int, overlap: in
     assert enc.input_ids.shape[1] <= max_tokens
     for s, e in enc.offsets:
         assert 0 <= s <= e <= len(text)
+
+
+def test_word_starts_split_on_punctuation_not_inside_words(tok: WordPieceTokenizer) -> None:
+    text = "insulin-induced histolytica"
+    tokens = tok(text)
+    words = [text[s:e] for (s, e), w in zip(tokens.offsets, tokens.word_start, strict=True) if w]
+    assert words[:3] == ["insulin", "-", "induced"]
+    assert "histolytica".startswith(words[3]) and sum(tokens.word_start) == 4
