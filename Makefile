@@ -21,6 +21,8 @@ demo: $(STAMP)
 	$(BIN)/clinie demo
 
 test: $(STAMP)
+	$(BIN)/ruff check clinie services tests benchmarks
+	$(BIN)/mypy clinie services
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -182,7 +182,6 @@ def serve_extractor() -> None:
 def serve_api() -> None:
     """The FHIR search API (settings from CLINIE_* environment variables)."""
     from services.fhir_api.app import run
-
     from services.fhir_api.settings import ApiSettings
 
     run(ApiSettings())

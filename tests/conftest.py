@@ -59,21 +59,31 @@ def _server_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """SQLAlchemy URL (postgresql+psycopg://...) of a fresh, empty database for this test session."""
+def pg_server() -> Iterator[str]:
+    """libpq URL of a PostgreSQL server (local, or embedded for the session)."""
+    yield from _server_url()
+
+
+def fresh_database(server: str) -> Iterator[str]:
+    """Create ``clinie_test_<random>`` on ``server``; yield its SQLAlchemy URL; drop it afterwards."""
     import psycopg
     from sqlalchemy.engine import make_url
 
-    for server in _server_url():
-        name = f"clinie_test_{uuid.uuid4().hex[:8]}"
+    name = f"clinie_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(server.replace("postgresql://", "postgresql+psycopg://", 1)).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
         with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = make_url(server.replace("postgresql://", "postgresql+psycopg://", 1)).set(database=name)
-        try:
-            yield url.render_as_string(hide_password=False)
-        finally:
-            with psycopg.connect(server, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: str) -> Iterator[str]:
+    """SQLAlchemy URL (postgresql+psycopg://...) of a fresh, empty database for this test session."""
+    yield from fresh_database(pg_server)
 
 
 # --- real components shared by the integration tests (started once per session) ---------------------------------

@@ -30,7 +30,8 @@ class ClinieNet(nn.Module):
         self.config = config
         self.schema = schema
         self.encoder = encoder
-        enc_hidden = int(encoder.config.hidden_size)
+        encoder_config: Any = encoder.config  # a transformers model carries its config
+        enc_hidden = int(encoder_config.hidden_size)
         self.lstm = nn.LSTM(
             enc_hidden,
             config.lstm_hidden,
@@ -76,7 +77,8 @@ class ClinieNet(nn.Module):
         """Windows of several notes in, note-level logits out.
 
         ``input_ids``, ``attention_mask``, ``keep_mask``: [S, L]; ``note_index``: [S], non-decreasing, the note each
-        window belongs to (windows of a note contiguous and in order). Kept positions, row by row, are the note's pieces.
+        window belongs to (windows of a note contiguous and in order). Kept positions, row by row, are the note's
+        pieces.
         """
         encoded = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # [S, L, H]
         keep = keep_mask.bool()

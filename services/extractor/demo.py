@@ -16,15 +16,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from clinie.storage.db import make_engine, migrate, session_factory
-from clinie.storage.repository import iter_resources
 from sqlalchemy import func, select
 
 from clinie.model.repository import default_repository
 from clinie.settings import ExtractorSettings
 from clinie.stack.kafka import create_topics
 from clinie.stack.local import LocalStack
+from clinie.storage.db import make_engine, migrate, session_factory
 from clinie.storage.models import FhirResource
+from clinie.storage.repository import iter_resources
 from services.extractor.main import build_service
 
 EXPORT_TYPES = ("Condition", "MedicationStatement", "Provenance")

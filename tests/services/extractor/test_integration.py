@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from clinie.storage.db import make_engine
 from sqlalchemy import func, select
 
 from clinie.settings import ExtractorSettings
 from clinie.stack.kafka import TansuBroker, acreate_topics
 from clinie.stack.triton import TritonServer
+from clinie.storage.db import make_engine
 from clinie.storage.models import FhirResource, SourceDocument
 from services.extractor.app import ExtractorService
 from services.extractor.main import build_service

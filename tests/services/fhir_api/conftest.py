@@ -28,6 +28,7 @@ from sqlalchemy import Engine, create_engine, insert
 
 from clinie.storage.models import Base, FhirResource
 from services.fhir_api import ApiSettings, create_app
+from tests.conftest import fresh_database
 
 NOTE_EVIDENCE = "https://clinie.dev/fhir/StructureDefinition/note-evidence"
 SNOMED = "http://snomed.info/sct"
@@ -326,6 +327,12 @@ def seed_rows() -> list[dict[str, Any]]:
     rows += [patient_row(p) for p in PATIENTS]
     columns = [c.name for c in FhirResource.__table__.columns]
     return [{c: row.get(c) for c in columns} for row in rows]
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: str) -> Iterator[str]:
+    """The API tests get a database of their own: other suites write extraction rows into the shared one."""
+    yield from fresh_database(pg_server)
 
 
 @pytest.fixture(scope="session")
