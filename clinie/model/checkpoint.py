@@ -41,10 +41,24 @@ def resolve_encoder_path(encoder: str) -> Path:
     return path
 
 
+def _load_encoder(path: Path) -> BertModel:
+    """Pretrained BERT without its pooler (clinie never uses it), quietly: no progress bar or load report."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        return BertModel.from_pretrained(str(path), add_pooling_layer=False)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+
+
 def build_pretrained(config: ModelConfig, schema: LabelSchema) -> tuple[ClinieNet, WordPieceTokenizer]:
     """A fresh network on top of the pretrained encoder named in ``config`` (for training)."""
     path = resolve_encoder_path(config.encoder)
-    encoder = BertModel.from_pretrained(str(path), add_pooling_layer=False)
+    encoder = _load_encoder(path)
     return ClinieNet(config, schema, encoder), WordPieceTokenizer.from_dir(path)
 
 
@@ -78,7 +92,7 @@ def load_model(model_dir: str | Path, device: str = "cpu") -> tuple[ClinieNet, W
     schema = LabelSchema.from_json(json.loads((d / "labels.json").read_text()))
     enc_config = BertConfig.from_json_file(str(d / "encoder_config.json"))
     if config.encoder == PACKAGED_ENCODER:
-        encoder = BertModel.from_pretrained(str(resolve_encoder_path(config.encoder)), add_pooling_layer=False)
+        encoder = _load_encoder(resolve_encoder_path(config.encoder))
     else:
         encoder = BertModel(enc_config, add_pooling_layer=False)
     net = ClinieNet(config, schema, encoder)
