@@ -2,9 +2,15 @@
 
 Triton's dynamic batcher groups concurrent notes into one encoder pass on the server.
 Connection failures and timeouts raise :class:`TransientError` so callers retry instead of dropping work.
+
+tritonclient's HTTP client runs on gevent and must be used from the thread that created it, so each calling thread
+(the consumer runs inference in a worker-thread pool) gets a client of its own.
 """
 
 from __future__ import annotations
+
+import threading
+from typing import Any
 
 import numpy as np
 
@@ -25,10 +31,24 @@ class TritonBackend:
         self.requested_version = model_version
         self.schema = schema
         self.timeout_s = timeout_s
-        self.client = httpclient.InferenceServerClient(
-            url=url, concurrency=concurrency, connection_timeout=timeout_s, network_timeout=timeout_s
-        )
+        self.concurrency = concurrency
+        self._local = threading.local()
+        self._clients: list[Any] = []
+        self._lock = threading.Lock()
         self.model_version = model_version or "latest"
+
+    @property
+    def client(self) -> Any:
+        """This thread's InferenceServerClient."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._http.InferenceServerClient(url=self.url, concurrency=self.concurrency,
+                                                      connection_timeout=self.timeout_s,
+                                                      network_timeout=self.timeout_s)
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
 
     def resolve_version(self) -> str:
         """Ask the server which version it serves (the highest ready one unless pinned)."""
@@ -52,6 +72,7 @@ class TritonBackend:
         return TransientError(ErrorCode.BACKEND_UNAVAILABLE, f"Triton at {self.url}: {type(exc).__name__}")
 
     def infer(self, notes: list[NoteInputs]) -> list[NoteOutput]:
+        client = self.client
         pending = []
         for note in notes:
             inputs = []
@@ -62,7 +83,7 @@ class TritonBackend:
                 inputs.append(t)
             outputs = [self._http.InferRequestedOutput(n, binary_data=True) for n in OUTPUTS]
             try:
-                pending.append(self.client.async_infer(self.model_name, inputs, model_version=self.requested_version,
+                pending.append(client.async_infer(self.model_name, inputs, model_version=self.requested_version,
                                                        outputs=outputs, timeout=int(self.timeout_s * 1e6)))
             except Exception as exc:
                 raise self._transient(exc) from exc
@@ -76,4 +97,7 @@ class TritonBackend:
         return results
 
     def close(self) -> None:
-        self.client.close()
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for c in clients:
+            c.close()
