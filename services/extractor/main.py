@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from clinie.storage.db import make_engine, session_factory
-
 from clinie.backends.base import InferenceBackend
 from clinie.backends.torch_backend import TorchBackend
 from clinie.backends.triton_backend import TritonBackend
@@ -14,6 +12,7 @@ from clinie.model.checkpoint import load_model_spec
 from clinie.model.repository import version_dir
 from clinie.pipeline import Extractor
 from clinie.settings import ExtractorSettings
+from clinie.storage.db import make_engine, session_factory
 from services.extractor.app import ExtractorService
 from services.extractor.metrics import ExtractorMetrics
 from services.extractor.processor import NoteProcessor

@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from clinie.fhir.mapping import map_extraction
-from clinie.storage.repository import StoreResult, store_extraction
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from clinie.errors import ErrorCode, TransientError
 from clinie.fhir.docref import parse_document_reference
+from clinie.fhir.mapping import map_extraction
 from clinie.pipeline import Extractor
+from clinie.storage.repository import StoreResult, store_extraction
 from services.extractor.metrics import ExtractorMetrics
 
 log = logging.getLogger(__name__)
