@@ -136,15 +136,12 @@ def stack_up(
     workdir: Annotated[Path, typer.Option()] = DEFAULT_STACK_DIR,
     database_url: Annotated[str | None, typer.Option(envvar="CLINIE_DATABASE_URL")] = None,
 ) -> None:
-    """Start the stack in the background; prints the CLINIE_* settings that point at it."""
+    """Start Kafka, Triton, PostgreSQL and the FHIR API (auth off) in the background; print their CLINIE_* settings."""
     from clinie.model.repository import default_repository
     from clinie.stack.local import stack_up_detached
-    from clinie.storage.db import migrate
 
     state = stack_up_detached(workdir, default_repository(), database_url)
     env = state.get("env", {})
-    if "CLINIE_DATABASE_URL" in env:
-        migrate(env["CLINIE_DATABASE_URL"])
     for k, v in env.items():
         typer.echo(f"export {k}={shlex.quote(v)}")
 

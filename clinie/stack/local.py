@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from clinie.stack.api import FhirApiServer
 from clinie.stack.kafka import TansuBroker
 from clinie.stack.ports import port_open
 from clinie.stack.postgres import PostgresServer, postmaster_pid, stop_embedded
@@ -30,6 +31,7 @@ from clinie.stack.process import (
     terminate_process_group,
 )
 from clinie.stack.triton import TritonServer
+from clinie.storage.db import migrate
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class LocalStack:
         self.kafka = TansuBroker(self.workdir / "kafka")
         self.triton = TritonServer(model_repository, self.workdir / "triton", extra_args=triton_args or [])
         self.postgres = PostgresServer(self.workdir / "postgres", database_url, keep_running=keep_running)
+        self.api = FhirApiServer(self.workdir / "api")
 
     def up(self, timeout: float = 120.0) -> None:
         """Start all three; return when every one answers (raises :class:`StackError` otherwise)."""
@@ -63,7 +66,11 @@ class LocalStack:
         try:
             self.triton.launch()
             self.postgres.start()
+            migrate(self.postgres.url)  # idempotent; the API and the extractor expect the schema
+            self.api.database_url = self.postgres.url
+            self.api.launch()
             self.kafka.start()
+            self.api.wait_until_ready()
             self.triton.wait_until_ready(max(1.0, timeout - (time.monotonic() - started)))
         except BaseException:
             try:
@@ -76,7 +83,7 @@ class LocalStack:
     def down(self) -> None:
         """Stop everything that runs (external PostgreSQL is left alone). Never raises for one failure."""
         errors: list[str] = []
-        for component in (self.kafka, self.triton, self.postgres):
+        for component in (self.api, self.kafka, self.triton, self.postgres):
             try:
                 component.stop()
             except Exception as exc:
@@ -91,6 +98,7 @@ class LocalStack:
             "CLINIE_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
             "CLINIE_TRITON_URL": self.triton.http_url,
             "CLINIE_DATABASE_URL": self.postgres.url,
+            "CLINIE_FHIR_API_URL": self.api.url,
         }
 
     def describe(self) -> dict[str, Any]:
@@ -110,6 +118,7 @@ class LocalStack:
                 metrics_url=self.triton.metrics_url,
                 model_repository=str(self.triton.model_repository),
             ),
+            "api": _process_record(self.api, port=self.api.port, url=self.api.url),
             "postgres": {
                 "mode": "external" if self.postgres.external else "embedded",
                 "pid": self.postgres.pid,
@@ -185,6 +194,7 @@ def stack_up_detached(
     tmp.replace(path)
     stack.kafka.detach()
     stack.triton.detach()
+    stack.api.detach()
     logger.info("local stack running in the background; details in %s", path)
     return info
 
@@ -195,7 +205,7 @@ def stack_down(workdir: Path, timeout: float = 30.0) -> None:
     if info is None:
         logger.info("no stack recorded in %s", workdir)
         return
-    for name in ("kafka", "triton"):
+    for name in ("api", "kafka", "triton"):
         record = info.get(name) or {}
         if _record_alive(record):
             logger.info("stopping %s (pid %s)", name, record["pid"])
@@ -223,6 +233,12 @@ def stack_status(workdir: Path) -> dict[str, Any] | None:
         "pid": triton.get("pid"),
         "running": _record_alive(triton),
         "answering": bool(triton.get("http_port")) and port_open("127.0.0.1", int(triton["http_port"])),
+    }
+    api = info.get("api") or {}
+    components["api"] = {
+        "pid": api.get("pid"),
+        "running": _record_alive(api),
+        "answering": bool(api.get("port")) and port_open("127.0.0.1", int(api["port"])),
     }
     postgres = info.get("postgres") or {}
     if postgres.get("mode") == "embedded" and postgres.get("datadir"):

@@ -1,8 +1,9 @@
 """``clinie demo``: the whole job on the local stack, start to finish, leaving nothing running.
 
-Starts Tansu (Kafka protocol), tritonserver with ``model_repo/`` and PostgreSQL (embedded unless
-``CLINIE_DATABASE_URL`` is set), publishes DocumentReferences, runs the extractor until every message is either
-stored or dead-lettered (its offset committed), optionally exports the resources as NDJSON, and returns a summary.
+Starts Tansu (Kafka protocol), tritonserver with ``model_repo/``, PostgreSQL (embedded unless
+``CLINIE_DATABASE_URL`` is set) and the FHIR API, publishes DocumentReferences, runs the extractor until every
+message is either stored or dead-lettered (its offset committed), queries the API, optionally exports the resources
+as NDJSON, and returns a summary.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select
 
 from clinie.model.repository import default_repository
@@ -132,6 +134,9 @@ def run_demo(input_path: Path | None = None, export_dir: Path | None = None, dat
         processed, dead = asyncio.run(consume_until_done(settings, len(lines), timeout_s))
         conditions = count(settings.database_url, "Condition")
         meds = count(settings.database_url, "MedicationStatement")
+        api_url = env["CLINIE_FHIR_API_URL"]
+        served = httpx.get(f"{api_url}/Condition", params={"_summary": "count"}, timeout=30).json().get("total")
+        progress(f"FHIR API at {api_url}: GET /Condition?_summary=count -> {served} (auth off: local demo only)")
         if export_dir is not None:
             exported = export(settings.database_url, export_dir)
             progress(f"exported {exported} to {export_dir}")

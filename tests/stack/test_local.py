@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -43,9 +44,10 @@ def test_detached_up_status_down(identity_repo: Path, tmp_path: Path) -> None:
     info = json.loads(done.stdout)
     assert json.loads((workdir / "stack.json").read_text()) == info
     env = info["env"]
-    assert set(env) == {"CLINIE_KAFKA_BOOTSTRAP_SERVERS", "CLINIE_TRITON_URL", "CLINIE_DATABASE_URL"}
+    assert set(env) == {"CLINIE_KAFKA_BOOTSTRAP_SERVERS", "CLINIE_TRITON_URL", "CLINIE_DATABASE_URL",
+                        "CLINIE_FHIR_API_URL"}
     assert env["CLINIE_DATABASE_URL"].startswith("postgresql+psycopg://")
-    for name in ("kafka", "triton"):
+    for name in ("kafka", "triton", "api"):
         assert Path(info[name]["log"]).is_file()
 
     try:
@@ -58,6 +60,9 @@ def test_detached_up_status_down(identity_repo: Path, tmp_path: Path) -> None:
         assert broker_answers(env["CLINIE_KAFKA_BOOTSTRAP_SERVERS"])
         create_topics(env["CLINIE_KAFKA_BOOTSTRAP_SERVERS"], ["clinie.notes"])
         assert infer_identity(env["CLINIE_TRITON_URL"], [7.0]) == [7.0]
+        # the FHIR API runs (auth off on the local stack) over the migrated, empty database
+        bundle = httpx.get(f"{env['CLINIE_FHIR_API_URL']}/Condition", params={"_summary": "count"}).json()
+        assert bundle["resourceType"] == "Bundle" and bundle["total"] == 0
         engine = sa.create_engine(env["CLINIE_DATABASE_URL"])
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT current_database()")).scalar_one() == "clinie"
@@ -69,6 +74,7 @@ def test_detached_up_status_down(identity_repo: Path, tmp_path: Path) -> None:
     assert stack_status(workdir) is None
     assert not pid_alive(info["kafka"]["pid"])
     assert not pid_alive(info["triton"]["pid"])
+    assert not pid_alive(info["api"]["pid"])
     assert postmaster_pid(Path(info["postgres"]["datadir"])) is None
     assert not pid_alive(info["postgres"]["pid"])
     stack_down(workdir)  # nothing recorded: a no-op
