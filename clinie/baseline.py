@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from clinie.document import Document, Entity
+from clinie.evaluate import Counts
 
 DRUG = "Drug"
 
@@ -214,12 +215,9 @@ class ConTextNegation:
 
 
 @dataclass
-class NegationCounts:
-    """Binary confusion counts for the negated class over gold mentions."""
+class NegationCounts(Counts):
+    """Binary confusion counts for the negated class over gold mentions (P/R/F1 from ``Counts``)."""
 
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
     tn: int = 0
 
     @property
@@ -229,19 +227,6 @@ class NegationCounts:
     @property
     def accuracy(self) -> float:
         return (self.tp + self.tn) / self.total if self.total else 0.0
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
 
     def as_dict(self) -> dict[str, float | int]:
         return {
