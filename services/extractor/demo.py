@@ -112,8 +112,8 @@ def run_demo(input_path: Path | None = None, export_dir: Path | None = None, dat
     lines = [ln.rstrip(b"\n") for ln in src.read_bytes().splitlines() if ln.strip()]
     repo = model_repository or default_repository()
     work = workdir or Path(tempfile.mkdtemp(prefix="clinie-demo-"))
-    progress(f"clinie demo: {len(lines)} DocumentReferences from {src.name}; starting Kafka (Tansu), "
-             f"tritonserver and PostgreSQL in {work}")
+    progress(f"clinie demo: {len(lines)} DocumentReferences from {src.name}; starting Kafka (Tansu), PostgreSQL, "
+             f"the FHIR API and tritonserver in {work}")
     with LocalStack(work, repo, database_url=database_url) as stack:
         env = stack.env()
         settings = ExtractorSettings(
