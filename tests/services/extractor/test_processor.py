@@ -60,3 +60,17 @@ def test_processes_and_logs_only_ids_and_counts(processor: NoteProcessor) -> Non
         json.loads(line)  # structured: every line is a JSON object
     metrics = generate_latest(processor.metrics.registry).decode()
     assert "clinie_stage_seconds_bucket" in metrics and "clinie_segments_total" in metrics
+
+
+def test_database_unavailable_is_transient(processor: NoteProcessor) -> None:
+    """PostgreSQL down (nothing listens on the port): retry later, never dead-letter the note."""
+    from clinie.errors import ErrorCode, TransientError
+    from clinie.stack.ports import free_port
+
+    down = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/clinie", connect_args={
+        "connect_timeout": 2})
+    unavailable = NoteProcessor(processor.extractor, session_factory(down), "clinie_ie/test", 10_000,
+                                ExtractorMetrics())
+    with pytest.raises(TransientError) as err:
+        unavailable.process(docref("pg-down", "Aspirin 81 mg daily."))
+    assert err.value.code is ErrorCode.STORAGE_UNAVAILABLE
