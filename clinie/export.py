@@ -65,7 +65,8 @@ def model_card(version: int, name: str, metrics: dict[str, Any] | None, train_co
     lines += ["## Limitations", "",
               "- Trained on English case reports (PHEE, MACCROBAT); clinical-note style differs.",
               "- One label per head: two entities of the *same* label cannot overlap (different labels can).",
-              "- Entity boundaries fall on word-piece boundaries.", ""]
+              "- Predicted spans are widened to whole words (pre-tokenizer words: whitespace and punctuation split).",
+              "- Negation is learned from MACCROBAT only; Frequency and Duration are rare in the training data.", ""]
     return "\n".join(lines)
 
 
