@@ -109,9 +109,8 @@ class Extractor:
         self.batch_windows = batch_windows
 
     def annotate(self, docs: list[Document]) -> list[Document]:
-        prepared = [preprocess(d, self.tokenizer, self.config) for d in docs]
-        outputs = self.backend.infer([p.inputs for p in prepared])
-        return [postprocess(p, o, self.backend.schema) for p, o in zip(prepared, outputs, strict=True)]
+        """Annotate ``docs`` in one backend call."""
+        return list(self._run([preprocess(d, self.tokenizer, self.config) for d in docs]))
 
     def pipe(self, docs: Iterable[Document]) -> Iterator[Document]:
         """Annotate a stream, batching notes up to ``batch_windows`` windows per model call."""

@@ -95,13 +95,14 @@ def export(database_url: str, out_dir: Path) -> dict[str, int]:
     return counts
 
 
-def count(database_url: str, resource_type: str) -> int:
+def count(database_url: str, *resource_types: str) -> list[int]:
+    """How many resources of each type are stored."""
     engine = make_engine(database_url)
     with engine.connect() as conn:
-        n = conn.execute(select(func.count()).select_from(FhirResource)
-                         .where(FhirResource.resource_type == resource_type)).scalar_one()
+        counts = [int(conn.execute(select(func.count()).select_from(FhirResource)
+                                   .where(FhirResource.resource_type == t)).scalar_one()) for t in resource_types]
     engine.dispose()
-    return int(n)
+    return counts
 
 
 def run_demo(input_path: Path | None = None, export_dir: Path | None = None, database_url: str | None = None,
@@ -132,8 +133,7 @@ def run_demo(input_path: Path | None = None, export_dir: Path | None = None, dat
         asyncio.run(publish(settings.kafka_bootstrap_servers, settings.input_topic, lines))
         progress(f"published {len(lines)} messages to {settings.input_topic}; extracting")
         processed, dead = asyncio.run(consume_until_done(settings, len(lines), timeout_s))
-        conditions = count(settings.database_url, "Condition")
-        meds = count(settings.database_url, "MedicationStatement")
+        conditions, meds = count(settings.database_url, "Condition", "MedicationStatement")
         api_url = env["CLINIE_FHIR_API_URL"]
         served = httpx.get(f"{api_url}/Condition", params={"_summary": "count"}, timeout=30).json().get("total")
         progress(f"FHIR API at {api_url}: GET /Condition?_summary=count -> {served} (auth off: local demo only)")

@@ -54,8 +54,9 @@ class NoteProcessor:
         try:
             with self.session_factory() as session, session.begin():
                 stored = store_extraction(session, note, mapped, self.model_version)
-        except (OperationalError, DBAPIError) as exc:
-            if isinstance(exc, DBAPIError) and not exc.connection_invalidated and not isinstance(exc, OperationalError):
+        except DBAPIError as exc:
+            # connection lost / server down / timeouts are transient; a constraint or data error is a bug (E009)
+            if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
                 raise
             raise TransientError(ErrorCode.STORAGE_UNAVAILABLE, f"PostgreSQL: {type(exc.orig).__name__}") from exc
         t3 = time.perf_counter()
