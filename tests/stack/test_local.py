@@ -40,17 +40,17 @@ def test_detached_up_status_down(identity_repo: Path, tmp_path: Path) -> None:
         timeout=150,
         check=False,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    info = json.loads(done.stdout)
-    assert json.loads((workdir / "stack.json").read_text()) == info
-    env = info["env"]
-    assert set(env) == {"CLINIE_KAFKA_BOOTSTRAP_SERVERS", "CLINIE_TRITON_URL", "CLINIE_DATABASE_URL",
-                        "CLINIE_FHIR_API_URL"}
-    assert env["CLINIE_DATABASE_URL"].startswith("postgresql+psycopg://")
-    for name in ("kafka", "triton", "api"):
-        assert Path(info[name]["log"]).is_file()
-
     try:
+        assert done.returncode == 0, done.stderr[-3000:]
+        info = json.loads(done.stdout)
+        assert json.loads((workdir / "stack.json").read_text()) == info
+        env = info["env"]
+        assert set(env) == {"CLINIE_KAFKA_BOOTSTRAP_SERVERS", "CLINIE_TRITON_URL", "CLINIE_DATABASE_URL",
+                            "CLINIE_FHIR_API_URL"}
+        assert env["CLINIE_DATABASE_URL"].startswith("postgresql+psycopg://")
+        for name in ("kafka", "triton", "api"):
+            assert Path(info[name]["log"]).is_file()
+
         status = stack_status(workdir)
         assert status is not None
         assert all(c["running"] and c["answering"] for c in status["components"].values()), status
