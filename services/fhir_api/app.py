@@ -14,11 +14,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from clinie.storage.db import make_engine as storage_engine
 from services.fhir_api.auth import RESOURCE_TYPES, Access, Authenticator
 from services.fhir_api.bundle import now_instant, resource_first, searchset
 from services.fhir_api.capability import capability_statement
@@ -40,9 +41,8 @@ def make_engine(settings: ApiSettings) -> Engine:
     """Pooled engine; sessions are read-only, bounded by a statement timeout, and without JIT (JIT compilation
     cost 20-30 ms on searches whose row estimate was pessimistic: more than the query itself)."""
     options = f"-c default_transaction_read_only=on -c statement_timeout={settings.statement_timeout_ms} -c jit=off"
-    return create_engine(
+    return storage_engine(
         settings.database_url,
-        pool_pre_ping=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         connect_args={"options": options, "application_name": "clinie-fhir-api"},
