@@ -6,10 +6,10 @@ stores them (resource JSONB + search columns). The lead will later switch it to 
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medicationstatement import MedicationStatement
@@ -26,6 +27,7 @@ from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.provenance import Provenance
 from sqlalchemy import Engine, create_engine, insert
 
+from clinie.stack.ports import free_port
 from clinie.storage.models import Base, FhirResource
 from services.fhir_api import ApiSettings, create_app
 from tests.conftest import fresh_database
@@ -429,17 +431,10 @@ def anon(settings: ApiSettings, engine: Engine) -> Iterator[TestClient]:
         yield c
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def server_url(settings: ApiSettings, engine: Engine) -> Iterator[str]:
-    """A real uvicorn server on a free 127.0.0.1 port (auth enabled)."""
-    port = _free_port()
-    app = create_app(settings, engine=engine)
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """Run ``app`` under a real uvicorn server on a free 127.0.0.1 port; yield its base URL."""
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -453,3 +448,16 @@ def server_url(settings: ApiSettings, engine: Engine) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def serve_app() -> Callable[[FastAPI], AbstractContextManager[str]]:
+    """``with serve_app(app) as url:`` runs ``app`` under a real uvicorn server."""
+    return serve
+
+
+@pytest.fixture(scope="session")
+def server_url(settings: ApiSettings, engine: Engine) -> Iterator[str]:
+    """A real uvicorn server on a free 127.0.0.1 port (auth enabled)."""
+    with serve(create_app(settings, engine=engine)) as url:
+        yield url

@@ -6,14 +6,11 @@ to a real uvicorn server, with fhirpy and raw requests.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from importlib import resources
 
 import httpx
 import pytest
-import uvicorn
 from fhirpy import SyncFHIRClient
 from sqlalchemy import Engine, create_engine, func, select
 
@@ -49,19 +46,10 @@ def pipeline_db(pg_server: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="module")
-def base_url(pipeline_db: Engine, settings: ApiSettings) -> Iterator[str]:
+def base_url(pipeline_db: Engine, settings: ApiSettings, serve_app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     app = create_app(settings.model_copy(update={"database_url": str(pipeline_db.url)}), engine=pipeline_db)
-    with __import__("socket").socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(app) as url:
+        yield url
 
 
 def scalar(engine: Engine, stmt):  # type: ignore[no-untyped-def]
