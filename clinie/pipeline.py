@@ -15,9 +15,10 @@ from numpy.typing import NDArray
 from clinie.backends.base import InferenceBackend
 from clinie.document import Document, Entity, Relation
 from clinie.model.config import ModelConfig
+from clinie.model.encode import encode_text
 from clinie.model.runtime import NoteInputs, NoteOutput
 from clinie.schema import LabelSchema, relation_label
-from clinie.text.segment import EncodedNote, encode_note
+from clinie.text.segment import EncodedNote
 from clinie.text.tokenize import WordPieceTokenizer
 
 NEGATION_THRESHOLD = 0.5
@@ -35,16 +36,7 @@ class Prepared:
 
 
 def preprocess(doc: Document, tokenizer: WordPieceTokenizer, config: ModelConfig) -> Prepared:
-    tokens = tokenizer(doc.text)
-    enc = encode_note(
-        tokens,
-        max_tokens=config.max_segment_tokens,
-        overlap=config.segment_overlap,
-        cls_id=tokenizer.cls_id,
-        sep_id=tokenizer.sep_id,
-        pad_id=tokenizer.pad_id,
-    )
-    return Prepared(doc, enc)
+    return Prepared(doc, encode_text(doc.text, tokenizer, config))
 
 
 def snap_to_words(start: int, end: int, word_start: NDArray[np.bool_]) -> tuple[int, int]:

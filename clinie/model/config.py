@@ -22,6 +22,10 @@ class ModelConfig(BaseModel):
         160, ge=1, description="Max distance in pieces between an attribute and a Drug to be scored as a pair."
     )
     distance_buckets: int = Field(12, ge=2)
+    line_break_token: str | None = Field(
+        None, description="Vocabulary entry inserted (never kept) before each new line, so the encoder sees line "
+        "structure; None: no marker (model versions 1 and 2).",
+    )
     trainable_encoder_layers: int = Field(
         4, ge=0, description="Top encoder layers fine-tuned; the rest (and embeddings) stay as in the base encoder."
     )

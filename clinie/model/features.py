@@ -15,9 +15,9 @@ from numpy.typing import NDArray
 from clinie.document import Document
 from clinie.model.config import ModelConfig
 from clinie.model.decode import B, I, candidate_pairs
+from clinie.model.encode import encode_text
 from clinie.model.runtime import NoteInputs
 from clinie.schema import LabelSchema
-from clinie.text.segment import encode_note
 from clinie.text.tokenize import WordPieceTokenizer
 
 
@@ -48,9 +48,7 @@ def piece_span(offsets: NDArray[np.int64], start: int, end: int) -> tuple[int, i
 
 def make_example(doc: Document, tokenizer: WordPieceTokenizer, config: ModelConfig,
                  schema: LabelSchema) -> TrainExample:
-    tokens = tokenizer(doc.text)
-    enc = encode_note(tokens, max_tokens=config.max_segment_tokens, overlap=config.segment_overlap,
-                      cls_id=tokenizer.cls_id, sep_id=tokenizer.sep_id, pad_id=tokenizer.pad_id)
+    enc = encode_text(doc.text, tokenizer, config)
     t = enc.num_tokens
     n_labels = len(schema.entity_labels)
     tags = np.zeros((t, n_labels), dtype=np.int64)

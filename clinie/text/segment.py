@@ -5,6 +5,10 @@ start when one lies in its second half, so the encoder rarely sees a cut sentenc
 ``overlap`` pieces for context; every piece is *kept* (its representation used) in exactly one window — the one in
 which it is farther from the edge — so the note-level sequence is the note's pieces in order, none lost, none doubled.
 Nothing is truncated: a note of any length yields as many windows as it needs.
+
+Word-piece tokenizers drop whitespace, so a model would not see where a line ends ("MEDICATIONS" above a list, one
+list item after another). With ``line_break_id`` set, a marker piece is inserted before every piece that starts a
+new line: the encoder sees it, but it is never *kept*, so the note-level sequence and the offsets are unchanged.
 """
 
 from __future__ import annotations
@@ -76,9 +80,43 @@ class EncodedNote:
         return int(self.offsets.shape[0])
 
 
+def insert_line_breaks(tokens: NoteTokens, marker_id: int) -> tuple[NoteTokens, NDArray[np.bool_]]:
+    """``tokens`` with a marker piece before each piece that starts a line (after the first), and the mask of the
+    real pieces in the result. A marker has a zero-width offset at the start of the piece it precedes."""
+    n = len(tokens)
+    if n == 0:
+        return tokens, np.ones(0, dtype=bool)
+    breaks = tokens.line_start.copy()
+    breaks[0] = False
+    pos = np.arange(n) + np.cumsum(breaks)  # where real piece i lands
+    total = n + int(breaks.sum())
+    real = np.zeros(total, dtype=bool)
+    real[pos] = True
+    ids = np.full(total, marker_id, dtype=np.int64)
+    ids[pos] = tokens.ids
+    offsets = np.zeros((total, 2), dtype=np.int64)
+    offsets[pos] = tokens.offsets
+    marker_pos = pos[breaks] - 1
+    offsets[marker_pos, 0] = offsets[marker_pos, 1] = tokens.offsets[breaks, 0]
+    sentence_start = np.zeros(total, dtype=bool)
+    sentence_start[pos] = tokens.sentence_start & ~breaks
+    sentence_start[marker_pos] = True  # a window may start at the marker of a new line
+    line_start = np.zeros(total, dtype=bool)
+    line_start[marker_pos] = True
+    word_start = np.ones(total, dtype=bool)
+    word_start[pos] = tokens.word_start
+    return NoteTokens(ids=ids, offsets=offsets, sentence_start=sentence_start, word_start=word_start,
+                      line_start=line_start), real
+
+
 def encode_note(
-    tokens: NoteTokens, *, max_tokens: int, overlap: int, cls_id: int, sep_id: int, pad_id: int
+    tokens: NoteTokens, *, max_tokens: int, overlap: int, cls_id: int, sep_id: int, pad_id: int,
+    line_break_id: int | None = None,
 ) -> EncodedNote:
+    real_tokens = tokens
+    real: NDArray[np.bool_] | None = None
+    if line_break_id is not None:
+        tokens, real = insert_line_breaks(tokens, line_break_id)
     windows = plan_windows(tokens, max_tokens, overlap)
     seq_len = max(w.token_end - w.token_start for w in windows) + 2
     rows = len(windows)
@@ -94,10 +132,12 @@ def encode_note(
         input_ids[r, 1 + length] = sep_id
         attention[r, : length + 2] = 1
         keep[r, 1 + (w.keep_start - w.token_start) : 1 + (w.keep_end - w.token_start)] = 1
+        if real is not None:
+            keep[r, 1 : 1 + length] &= real[w.token_start : w.token_end]
         if n:
             char_start = int(tokens.offsets[w.token_start, 0])
             char_end = int(tokens.offsets[w.token_end - 1, 1])
         else:
             char_start = char_end = 0
         segments.append(Segment(r, w.token_start, w.token_end, char_start, char_end))
-    return EncodedNote(input_ids, attention, keep, tokens.offsets, tuple(segments), tokens.word_start)
+    return EncodedNote(input_ids, attention, keep, real_tokens.offsets, tuple(segments), real_tokens.word_start)

@@ -86,3 +86,21 @@ def test_word_starts_split_on_punctuation_not_inside_words(tok: WordPieceTokeniz
     words = [text[s:e] for (s, e), w in zip(tokens.offsets, tokens.word_start, strict=True) if w]
     assert words[:3] == ["insulin", "-", "induced"]
     assert "histolytica".startswith(words[3]) and sum(tokens.word_start) == 4
+
+
+def test_line_break_markers_are_seen_but_never_kept(tok: WordPieceTokenizer) -> None:
+    text = "MEDICATIONS\nLisinopril 20 mg daily\n\nMetformin 500 mg BID\n" + SENTENCE * 20
+    tokens = tok(text)
+    marker = tok.token_id("[SEP]")
+    plain = encode_note(tokens, max_tokens=48, overlap=8, cls_id=tok.cls_id, sep_id=tok.sep_id, pad_id=tok.pad_id)
+    marked = encode_note(tokens, max_tokens=48, overlap=8, cls_id=tok.cls_id, sep_id=tok.sep_id, pad_id=tok.pad_id,
+                         line_break_id=marker)
+    # the kept positions read in order are the same pieces with the same offsets
+    assert np.array_equal(marked.input_ids[marked.keep_mask.astype(bool)], tokens.ids)
+    assert np.array_equal(marked.offsets, plain.offsets)
+    assert np.array_equal(marked.word_start, plain.word_start)
+    # one marker before each of the three lines after the first (inside windows: not counting [SEP] at row ends)
+    inner = marked.input_ids[:, 1:] == marker
+    inner &= marked.attention_mask[:, 1:].astype(bool) & (np.roll(marked.attention_mask, -1, axis=1)[:, 1:] == 1)
+    assert int(inner[0].sum()) >= 3
+    assert not (marked.keep_mask.astype(bool) & (marked.input_ids == marker)).any()
