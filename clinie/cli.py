@@ -35,15 +35,18 @@ def train(
     seed: Annotated[int | None, typer.Option()] = None,
     epochs: Annotated[int | None, typer.Option()] = None,
     max_train_docs: Annotated[int | None, typer.Option(help="Per file, for smoke runs.")] = None,
+    init_from: Annotated[str | None, typer.Option(
+        help="Fine-tune from a model directory, e.g. model_repo/clinie_ie/2 (overrides init_from).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run from OUTPUT_DIR/last.")] = False,
 ) -> None:
-    """Train a model; the best dev checkpoint lands in OUTPUT_DIR/best."""
+    """Train a model; the best dev checkpoint lands in OUTPUT_DIR/best, the latest epoch in OUTPUT_DIR/last."""
     from clinie.model.train import TrainConfig
     from clinie.model.train import train as run_train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = TrainConfig.from_file(config, output_dir=output_dir, seed=seed, epochs=epochs,
-                                max_train_docs=max_train_docs)
-    result = run_train(cfg)
+                                max_train_docs=max_train_docs, init_from=init_from)
+    result = run_train(cfg, resume=resume)
     typer.echo(json.dumps(result))
 
 
@@ -93,6 +96,21 @@ def evaluate(
     typer.echo(report.to_markdown(f"{gold.name}: {report.documents} documents"))
     if json_out:
         json_out.write_text(json.dumps(report.as_dict(), indent=2))
+
+
+@app.command()
+def synthesize(
+    n: Annotated[int, typer.Option(help="Number of notes.")] = 400,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same notes).")] = 7,
+    out: Annotated[Path, typer.Option(help="Interchange JSONL to write.")] = Path("synth.jsonl"),
+) -> None:
+    """Synthetic clinical notes with exact gold annotations (needs the `augment` extra); prints label counts."""
+    from clinie.augment.synthesize import summarize, write_jsonl
+    from clinie.augment.synthesize import synthesize as run_synthesize
+
+    docs = list(run_synthesize(n, seed))
+    write_jsonl(out, docs)
+    typer.echo(json.dumps(summarize(docs), indent=2))
 
 
 @app.command("export")

@@ -19,9 +19,10 @@ from tqdm import tqdm
 
 from clinie.backends.torch_backend import TorchBackend
 from clinie.document import Document
+from clinie.errors import ErrorCode, ModelError
 from clinie.evaluate import score
 from clinie.io import read_documents
-from clinie.model.checkpoint import build_pretrained, save_model
+from clinie.model.checkpoint import WEIGHTS, build_pretrained, save_model
 from clinie.model.config import ModelConfig
 from clinie.model.features import TrainExample, make_example
 from clinie.model.network import ClinieNet
@@ -33,10 +34,19 @@ from clinie.text.tokenize import WordPieceTokenizer
 log = logging.getLogger(__name__)
 
 
+class CorpusSpec(BaseModel):
+    """One training corpus of a mixture: ``weight`` x its documents are drawn each epoch (repeated when > 1,
+    a fresh random subset when < 1)."""
+
+    path: str
+    weight: float = Field(1.0, gt=0)
+
+
 class TrainConfig(BaseModel):
     model: ModelConfig = Field(default_factory=ModelConfig)  # type: ignore[arg-type]
-    train: list[str]
-    dev: list[str]
+    train: list[CorpusSpec | str]
+    dev: list[str] = Field(description="Dev sets; the objective is the mean over sets of (entity F1 + relation F1)/2.")
+    init_from: str | None = Field(None, description="Model directory whose trained weights start the run.")
     output_dir: str = "runs/default"
     seed: int = 13
     epochs: int = Field(6, ge=1)
@@ -51,6 +61,10 @@ class TrainConfig(BaseModel):
     max_train_docs: int | None = None
     max_dev_docs: int | None = None
     threads: int | None = None
+
+    @property
+    def corpora(self) -> list[CorpusSpec]:
+        return [c if isinstance(c, CorpusSpec) else CorpusSpec(path=c) for c in self.train]
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> TrainConfig:
@@ -130,6 +144,16 @@ def evaluate_net(net: ClinieNet, tokenizer: WordPieceTokenizer, docs: list[Docum
             "objective": round((ent + rel) / 2, 4), "report": report.as_dict()}
 
 
+def evaluate_sets(net: ClinieNet, tokenizer: WordPieceTokenizer, sets: dict[str, list[Document]]) -> dict[str, Any]:
+    """Evaluate each dev set on its own; the objective is their mean, so a small in-domain set counts as much as a
+    large out-of-domain one."""
+    per_set = {name: evaluate_net(net, tokenizer, docs) for name, docs in sets.items()}
+    objective = sum(r["objective"] for r in per_set.values()) / max(1, len(per_set))
+    return {"objective": round(objective, 4),
+            "sets": {name: {k: v for k, v in r.items() if k != "report"} for name, r in per_set.items()},
+            "report": {name: r["report"] for name, r in per_set.items()}}
+
+
 def load_docs(paths: list[str], limit: int | None) -> list[Document]:
     docs: list[Document] = []
     for p in paths:
@@ -138,8 +162,41 @@ def load_docs(paths: list[str], limit: int | None) -> list[Document]:
     return docs
 
 
+def epoch_sample(groups: list[tuple[list[TrainExample], float]], rng: random.Random) -> list[TrainExample]:
+    """One epoch of a weighted mixture: each corpus contributes weight x its size (whole repeats + a random rest)."""
+    out: list[TrainExample] = []
+    for examples, weight in groups:
+        whole, frac = divmod(weight * len(examples), len(examples)) if examples else (0, 0.0)
+        out.extend(examples * int(whole))
+        out.extend(rng.sample(examples, round(frac)))
+    return out
+
+
+def init_weights(net: ClinieNet, model_dir: str | Path) -> None:
+    """Start from a saved model version's trained tensors (fine-tuning); every tensor must fit."""
+    state = torch.load(Path(model_dir) / WEIGHTS, map_location="cpu", weights_only=True)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    own = net.state_dict()
+    bad = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
+    if bad:
+        raise ModelError(ErrorCode.LABEL_MAP_MISMATCH, f"{model_dir} does not fit this network ({bad[:3]})")
+    net.load_state_dict(state, strict=False)
+
+
+def _resume(net: ClinieNet, opt: torch.optim.Optimizer, sched: Any, rng: random.Random,
+            out_dir: Path) -> tuple[int, dict[str, Any], list[dict[str, Any]], int]:
+    init_weights(net, out_dir / "last")
+    state = torch.load(out_dir / "last" / "trainer.pt", map_location="cpu", weights_only=False)
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    rng.setstate(state["rng"])
+    tqdm.write(f"resuming after epoch {state['epoch']}")
+    return int(state["epoch"]) + 1, dict(state["best"]), list(state["history"]), int(state["bad_epochs"])
+
+
 def train(cfg: TrainConfig, schema: LabelSchema = DEFAULT_SCHEMA,
-          net_and_tokenizer: tuple[ClinieNet, WordPieceTokenizer] | None = None) -> dict[str, Any]:
+          net_and_tokenizer: tuple[ClinieNet, WordPieceTokenizer] | None = None, resume: bool = False
+          ) -> dict[str, Any]:
     """Train, evaluate on dev after every epoch, keep the best checkpoint in ``output_dir/best``."""
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -150,13 +207,19 @@ def train(cfg: TrainConfig, schema: LabelSchema = DEFAULT_SCHEMA,
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "train_config.json").write_text(cfg.model_dump_json(indent=2))
     net, tokenizer = net_and_tokenizer or build_pretrained(cfg.model, schema)
-    train_docs = load_docs(cfg.train, cfg.max_train_docs)
-    dev_docs = load_docs(cfg.dev, cfg.max_dev_docs)
-    examples = [make_example(d, tokenizer, cfg.model, schema) for d in train_docs]
-    lost = sum(e.lost_relations for e in examples)
-    log.info("training examples=%d windows=%d pieces=%d relations_out_of_reach=%d", len(examples),
-             sum(e.num_windows for e in examples), sum(e.num_tokens for e in examples), lost)
+    if cfg.init_from:
+        init_weights(net, cfg.init_from)
+    dev_sets = {Path(p).stem: load_docs([p], cfg.max_dev_docs) for p in cfg.dev}
+    groups: list[tuple[list[TrainExample], float]] = []
+    for corpus in cfg.corpora:
+        docs = load_docs([corpus.path], cfg.max_train_docs)
+        groups.append(([make_example(d, tokenizer, cfg.model, schema) for d in docs], corpus.weight))
+    all_examples = [e for exs, _ in groups for e in exs]
+    lost = sum(e.lost_relations for e in all_examples)
+    log.info("training examples=%d windows=%d pieces=%d relations_out_of_reach=%d", len(all_examples),
+             sum(e.num_windows for e in all_examples), sum(e.num_tokens for e in all_examples), lost)
     rng = random.Random(cfg.seed)
+    examples = epoch_sample(groups, random.Random(0))
     steps_per_epoch = len(make_batches(examples, cfg.batch_tokens, cfg.model.max_segment_tokens, random.Random(0)))
     total_steps = steps_per_epoch * cfg.epochs
     enc_params = [p for n, p in net.named_parameters() if p.requires_grad and n.startswith("encoder.")]
@@ -168,12 +231,15 @@ def train(cfg: TrainConfig, schema: LabelSchema = DEFAULT_SCHEMA,
         opt, lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
     )
     best: dict[str, Any] = {"objective": -1.0}
-    history = []
+    history: list[dict[str, Any]] = []
     bad_epochs = 0
     started = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
+    first_epoch = 1
+    if resume and (out_dir / "last" / "trainer.pt").exists():
+        first_epoch, best, history, bad_epochs = _resume(net, opt, sched, rng, out_dir)
+    for epoch in range(first_epoch, cfg.epochs + 1):
         net.train()
-        batches = make_batches(examples, cfg.batch_tokens, cfg.model.max_segment_tokens, rng)
+        batches = make_batches(epoch_sample(groups, rng), cfg.batch_tokens, cfg.model.max_segment_tokens, rng)
         bar = tqdm(batches, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", dynamic_ncols=True)
         running = 0.0
         for step, batch in enumerate(bar, 1):
@@ -186,7 +252,7 @@ def train(cfg: TrainConfig, schema: LabelSchema = DEFAULT_SCHEMA,
             running += loss.item()
             bar.set_postfix(loss=f"{running / step:.3f}", **{k: f"{v:.3f}" for k, v in parts.items()})
         epoch_seconds = time.perf_counter() - started
-        dev = evaluate_net(net, tokenizer, dev_docs)
+        dev = evaluate_sets(net, tokenizer, dev_sets)
         entry = {"epoch": epoch, "train_loss": round(running / max(1, len(batches)), 4),
                  "seconds": round(epoch_seconds, 1), **{k: v for k, v in dev.items() if k != "report"}}
         history.append(entry)
@@ -199,9 +265,13 @@ def train(cfg: TrainConfig, schema: LabelSchema = DEFAULT_SCHEMA,
             save_model(net, tokenizer, out_dir / "best", metrics={"dev": best, "history": history})
         else:
             bad_epochs += 1
-            if bad_epochs >= cfg.patience:
-                tqdm.write(f"early stop: no dev improvement in {bad_epochs} epochs")
-                break
-    save_model(net, tokenizer, out_dir / "last", metrics={"history": history})
+        # checkpoint every epoch so an interrupted run resumes (``resume=True``) where it stopped
+        save_model(net, tokenizer, out_dir / "last", metrics={"history": history})
+        torch.save({"epoch": epoch, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "best": {k: v for k, v in best.items() if k != "report"}, "history": history,
+                    "bad_epochs": bad_epochs, "rng": rng.getstate()}, out_dir / "last" / "trainer.pt")
+        if bad_epochs >= cfg.patience:
+            tqdm.write(f"early stop: no dev improvement in {bad_epochs} epochs")
+            break
     return {"best": {k: v for k, v in best.items() if k != "report"}, "history": history,
             "seconds": round(time.perf_counter() - started, 1)}
