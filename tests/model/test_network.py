@@ -30,6 +30,19 @@ def as_json(ds: list[Document]) -> list[dict]:  # type: ignore[type-arg]
     return [document_to_json(d) for d in ds]
 
 
+def without_scores(ds: list[Document]) -> list[dict]:  # type: ignore[type-arg]
+    """Annotations without their confidences: padding a window to a batch changes float sums in the last bits."""
+    out = as_json(ds)
+    for d in out:
+        for item in d["entities"] + d["relations"]:
+            item.pop("score", None)
+    return out
+
+
+def scores(ds: list[Document]) -> list[float]:
+    return [x.score or 0.0 for d in ds for x in (*d.entities, *d.relations)]
+
+
 def test_forward_shapes(tiny_net, tokenizer: WordPieceTokenizer) -> None:  # type: ignore[no-untyped-def]
     p = preprocess(docs()[1], tokenizer, tiny_net.config)
     assert p.encoded.input_ids.shape[0] > 1, "the long note needs several windows"
@@ -45,7 +58,8 @@ def test_batched_and_single_predictions_agree(tiny_net, tokenizer) -> None:  # t
     extractor = Extractor(TorchBackend(tiny_net, tokenizer), tokenizer, tiny_net.config)
     batched = extractor.annotate(docs())
     single = [extractor.annotate([d])[0] for d in docs()]
-    assert as_json(batched) == as_json(single)
+    assert without_scores(batched) == without_scores(single)
+    np.testing.assert_allclose(scores(batched), scores(single), atol=1e-3)
     assert any(d.entities for d in batched), "the tiny net predicts spans"
 
 
