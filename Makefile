@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned: the CPU wheel; installing the rest first would let a dependency pull CUDA builds
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[stack,dev]'
+	$(BIN)/python -m pip install -q -e '.[stack,dev,augment]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
