@@ -17,6 +17,9 @@ stack_app = typer.Typer(help="Start/stop the local Kafka (Tansu), tritonserver a
 serve_app = typer.Typer(help="Run a service in the foreground.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(serve_app, name="serve")
+experiment_app = typer.Typer(help="Training-data experiments (same model and budget, different mixtures).",
+                             no_args_is_help=True)
+app.add_typer(experiment_app, name="experiment")
 
 DEFAULT_STACK_DIR = Path(".clinie/stack")
 
@@ -111,6 +114,22 @@ def synthesize(
     docs = list(run_synthesize(n, seed))
     write_jsonl(out, docs)
     typer.echo(json.dumps(summarize(docs), indent=2))
+
+
+@experiment_app.command("augmentation")
+def experiment_augmentation(
+    config: Annotated[Path, typer.Option(help="Experiment TOML.")] = Path("configs/experiments/augmentation.toml"),
+    only: Annotated[list[str] | None, typer.Option(help="Run only these variants (repeatable).")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write the result tables here.")] = None,
+) -> None:
+    """Train every variant x seed (finished ones are reused, interrupted ones resume), score on the held-out sets."""
+    from clinie.model.experiment import ExperimentConfig, results_markdown, run_experiment
+
+    cfg = ExperimentConfig.from_file(config)
+    tables = results_markdown(run_experiment(cfg, only))
+    if markdown:
+        markdown.write_text(tables)
+    typer.echo(tables)
 
 
 @app.command("export")

@@ -58,6 +58,8 @@ class TrainConfig(BaseModel):
     warmup_ratio: float = 0.06
     negation_weight: float = 0.5
     relation_weight: float = 1.0
+    steps_per_epoch: int | None = Field(None, ge=1, description="Fix the optimiser steps per epoch (a budget equal "
+                                        "across mixtures); the epoch's batches are cut or cycled to this count.")
     max_train_docs: int | None = None
     max_dev_docs: int | None = None
     threads: int | None = None
@@ -172,6 +174,13 @@ def epoch_sample(groups: list[tuple[list[TrainExample], float]], rng: random.Ran
     return out
 
 
+def fit_steps(batches: list[Batch], steps: int) -> list[Batch]:
+    """Exactly ``steps`` batches: the first ones when there are more, cycled when there are fewer."""
+    if not batches:
+        return batches
+    return [batches[i % len(batches)] for i in range(steps)]
+
+
 def init_weights(net: ClinieNet, model_dir: str | Path) -> None:
     """Start from a saved model version's trained tensors (fine-tuning); every tensor must fit."""
     state = torch.load(Path(model_dir) / WEIGHTS, map_location="cpu", weights_only=True)
@@ -220,7 +229,8 @@ def train(cfg: TrainConfig, schema: LabelSchema = DEFAULT_SCHEMA,
              sum(e.num_windows for e in all_examples), sum(e.num_tokens for e in all_examples), lost)
     rng = random.Random(cfg.seed)
     examples = epoch_sample(groups, random.Random(0))
-    steps_per_epoch = len(make_batches(examples, cfg.batch_tokens, cfg.model.max_segment_tokens, random.Random(0)))
+    steps_per_epoch = cfg.steps_per_epoch or len(
+        make_batches(examples, cfg.batch_tokens, cfg.model.max_segment_tokens, random.Random(0)))
     total_steps = steps_per_epoch * cfg.epochs
     enc_params = [p for n, p in net.named_parameters() if p.requires_grad and n.startswith("encoder.")]
     head_params = [p for n, p in net.named_parameters() if p.requires_grad and not n.startswith("encoder.")]
@@ -240,6 +250,8 @@ def train(cfg: TrainConfig, schema: LabelSchema = DEFAULT_SCHEMA,
     for epoch in range(first_epoch, cfg.epochs + 1):
         net.train()
         batches = make_batches(epoch_sample(groups, rng), cfg.batch_tokens, cfg.model.max_segment_tokens, rng)
+        if cfg.steps_per_epoch:
+            batches = fit_steps(batches, cfg.steps_per_epoch)
         bar = tqdm(batches, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", dynamic_ncols=True)
         running = 0.0
         for step, batch in enumerate(bar, 1):
