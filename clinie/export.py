@@ -54,19 +54,24 @@ def model_card(version: int, name: str, metrics: dict[str, Any] | None, train_co
         "",
     ]
     if train_config:
-        lines += ["## Training data", "", *[f"- `{p}`" for p in train_config.get("train", [])], "",
-                  "Dev sets (early stopping):", "", *[f"- `{p}`" for p in train_config.get("dev", [])], ""]
+        corpora = [c if isinstance(c, dict) else {"path": c, "weight": 1.0} for c in train_config.get("train", [])]
+        lines += ["## Training data", "", "Mixture (each epoch draws weight x the corpus's documents):", "",
+                  *[f"- `{c['path']}` x {c.get('weight', 1.0)}" for c in corpora], ""]
+        if train_config.get("init_from"):
+            lines += [f"Initialised from `{train_config['init_from']}`.", ""]
+        lines += ["Dev sets (model selection):", "", *[f"- `{p}`" for p in train_config.get("dev", [])], ""]
     if metrics and "dev" in metrics:
         dev = metrics["dev"]
-        lines += ["## Dev metrics (best epoch)", "",
-                  f"- epoch {dev.get('epoch')}: strict entity micro F1 {dev.get('strict_entity_f1')}, "
-                  f"strict relation micro F1 {dev.get('strict_relation_f1')}", "",
-                  "Full test results: docs/model.md in the clinie repository.", ""]
+        lines += ["## Dev metrics (best epoch)", ""]
+        sets = dev.get("sets") or {"dev": dev}
+        lines += [f"- epoch {dev.get('epoch')}, {name}: strict entity micro F1 {r.get('strict_entity_f1')}, "
+                  f"strict relation micro F1 {r.get('strict_relation_f1')}" for name, r in sets.items()]
+        lines += ["", "Full test results: docs/model.md in the clinie repository.", ""]
     lines += ["## Limitations", "",
-              "- Trained on English case reports (PHEE, MACCROBAT); clinical-note style differs.",
               "- One label per head: two entities of the *same* label cannot overlap (different labels can).",
               "- Predicted spans are widened to whole words (pre-tokenizer words: whitespace and punctuation split).",
-              "- Negation is learned from MACCROBAT only; Frequency and Duration are rare in the training data.", ""]
+              "- English only; assertions other than negation, codes and ingredients come from later pipeline stages.",
+              ""]
     return "\n".join(lines)
 
 

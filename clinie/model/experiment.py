@@ -35,6 +35,7 @@ class ExperimentConfig(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [13])
     epochs: int = Field(2, ge=1)
     steps_per_epoch: int = Field(150, ge=1, description="The same optimiser steps for every variant.")
+    dev: list[str] | None = Field(None, description="Model-selection sets (default: the base config's).")
     eval: list[str] = Field(description="Held-out interchange JSONL files to report on.")
     variants: list[Variant]
 
@@ -46,7 +47,7 @@ class ExperimentConfig(BaseModel):
         out = Path(self.output_dir) / variant.name / f"seed{seed}"
         return TrainConfig.from_file(self.base, train=[c.model_dump() for c in variant.train], seed=seed,
                                      epochs=self.epochs, steps_per_epoch=self.steps_per_epoch, output_dir=str(out),
-                                     patience=self.epochs)
+                                     patience=self.epochs, dev=self.dev)
 
 
 def evaluate_model(model_dir: Path, eval_paths: list[str]) -> dict[str, Any]:
