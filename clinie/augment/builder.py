@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from clinie.fhir.systems import ICD10CM
 from clinie.schema import ENTITY_LABELS, relation_label
-
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 
 
 @dataclass(slots=True)

@@ -21,8 +21,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-UCUM = "http://unitsofmeasure.org"
-SNOMED = "http://snomed.info/sct"
+from clinie.fhir.systems import SNOMED
 
 _WORD_NUMBERS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,

@@ -78,11 +78,8 @@ from clinie.fhir.extensions import (
 )
 from clinie.fhir.ids import entity_key, resource_id
 from clinie.fhir.references import reference_id
-
-CLINICAL_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-VERIFICATION_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-category"
-PARTICIPANT_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+from clinie.fhir.systems import CLINICAL_STATUS_SYSTEM, PARTICIPANT_TYPE_SYSTEM, UCUM, VERIFICATION_STATUS_SYSTEM
+from clinie.fhir.systems import CONDITION_CATEGORY_HL7_SYSTEM as CATEGORY_SYSTEM
 
 MAX_MODEL_VERSION = 128  # source_documents.model_version / fhir_resources.model_version
 CONDITION_LABELS = ("Problem", "Reason", "ADE")
@@ -331,7 +328,7 @@ def _first(parse: Callable[[str], T | None], texts: list[str]) -> T | None:
 
 
 def _quantity(value: object, unit: str, code: str | None) -> Quantity:
-    return Quantity(value=value, unit=unit, system=dp.UCUM if code else None, code=code)
+    return Quantity(value=value, unit=unit, system=UCUM if code else None, code=code)
 
 
 def _dose_and_rate(dose: dp.DoseSpec) -> DosageDoseAndRate:
@@ -355,7 +352,7 @@ def _timing(freq_text: str | None, freq: dp.FrequencySpec | None, duration: dp.D
     if duration is not None:
         if duration.high is None:
             repeat["boundsDuration"] = Duration(
-                value=duration.value, unit=duration.unit_display, system=dp.UCUM, code=duration.unit
+                value=duration.value, unit=duration.unit_display, system=UCUM, code=duration.unit
             )
         else:
             low = _quantity(duration.value, duration.unit_display, duration.unit)

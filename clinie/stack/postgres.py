@@ -19,21 +19,11 @@ from types import TracebackType
 from typing import Any, Self
 
 from clinie.stack.process import StackError, pid_alive, read_log_tail, wait_until
+from clinie.storage.db import normalize_url
 
 logger = logging.getLogger(__name__)
 
-DRIVER = "postgresql+psycopg"
 DATABASE = "clinie"
-
-
-def normalise_url(url: str) -> str:
-    """Any ``postgres://`` / ``postgresql[+driver]://`` URL as a ``postgresql+psycopg://`` SQLAlchemy URL."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() not in ("postgresql", "postgres"):
-        raise ValueError(f"not a PostgreSQL URL: {parsed.render_as_string(hide_password=True)}")
-    return parsed.set(drivername=DRIVER).render_as_string(hide_password=False)
 
 
 def libpq_url(url: str) -> str:
@@ -126,7 +116,7 @@ class PostgresServer:
     def __init__(self, workdir: Path, url: str | None = None, keep_running: bool = False) -> None:
         self.workdir = Path(workdir).resolve()
         self.external = url is not None
-        self._external_url = normalise_url(url) if url is not None else None
+        self._external_url = normalize_url(url) if url is not None else None
         self.keep_running = keep_running
         self.datadir = self.workdir / "pgdata"
         self._server_uri: str | None = None
@@ -138,7 +128,7 @@ class PostgresServer:
             return self._external_url
         if self._server_uri is None:
             raise StackError("postgres: embedded server not started")
-        return normalise_url(self._with_database(self._server_uri, DATABASE))
+        return normalize_url(self._with_database(self._server_uri, DATABASE))
 
     @property
     def log_path(self) -> Path | None:

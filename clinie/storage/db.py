@@ -20,12 +20,17 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _MIGRATION_LOCK = 0x636C696E6965  # "clinie": pg_advisory_lock key for migrations
 
 
+DRIVER = "postgresql+psycopg"
+
+
 def normalize_url(url: str) -> str:
-    """Use the psycopg 3 driver for plain ``postgresql://``/``postgres://`` URLs; leave others unchanged."""
+    """The one database-URL normaliser: any ``postgres://`` / ``postgresql[+driver]://`` URL as a
+    ``postgresql+psycopg://`` SQLAlchemy URL (the store needs PostgreSQL and psycopg 3); anything else is a
+    ``ValueError`` (the message never shows the password)."""
     u = make_url(url)
-    if u.drivername in ("postgresql", "postgres"):
-        u = u.set(drivername="postgresql+psycopg")
-    return u.render_as_string(hide_password=False)
+    if u.get_backend_name() not in ("postgresql", "postgres"):
+        raise ValueError(f"not a PostgreSQL URL: {u.render_as_string(hide_password=True)}")
+    return u.set(drivername=DRIVER).render_as_string(hide_password=False)
 
 
 def make_engine(url: str, **kw: Any) -> Engine:

@@ -28,7 +28,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from fhir.resources.R4B.meta import Meta
@@ -39,28 +39,13 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from clinie.fhir.docref import SourceNote
-from clinie.fhir.extensions import MODEL_VERSION_SYSTEM, SOURCE_VERSION_URL, read_evidence
 from clinie.fhir.mapping import VOLATILE_FIELDS, MappedResources, patient_stub
 from clinie.fhir.references import reference_id
+from clinie.fhir.search import index_columns
 from clinie.storage.models import FhirResource, SourceDocument
 
 TABLE = FhirResource.__table__
 C = TABLE.c
-SEARCH_COLUMNS = (
-    "patient_id",
-    "encounter_id",
-    "source_document_id",
-    "source_document_version",
-    "model_version",
-    "code_text",
-    "codes",
-    "status",
-    "verification_status",
-    "recorded_date",
-    "effective_start",
-    "effective_end",
-    "targets",
-)
 
 
 @dataclass(frozen=True)
@@ -80,74 +65,35 @@ class StoreResult:
 
 
 def search_columns(resource: Resource | Mapping[str, Any]) -> dict[str, Any]:
-    """The ``fhir_resources`` search columns of a resource (model or JSON dict); absent values are None."""
+    """The ``fhir_resources`` search columns of a resource (model or JSON dict), filled by the search-parameter
+    registry (``clinie.fhir.search``); absent values are None."""
+    return index_columns(_as_json(resource))
+
+
+def resource_row(
+    resource: Resource | Mapping[str, Any],
+    *,
+    version_id: int,
+    last_updated: datetime,
+    overrides: Mapping[str, Any] | None = None,
+    patient_fallback: str | None = None,
+) -> dict[str, Any]:
+    """The complete ``fhir_resources`` row of a resource: the indexed search columns (``overrides`` replace
+    some), ``patient_fallback`` as compartment when the resource names no patient (Provenance), and the JSON
+    with ``meta.versionId``/``meta.lastUpdated`` set."""
     data = _as_json(resource)
-    rtype = data.get("resourceType")
-    cols: dict[str, Any] = dict.fromkeys(SEARCH_COLUMNS)
-    if rtype == "Patient":
-        cols["patient_id"] = data.get("id")
-    else:
-        cols["patient_id"] = reference_id(_ref(data.get("subject") or data.get("patient")), "Patient")
-    cols["encounter_id"] = reference_id(_ref(data.get("encounter") or data.get("context")), "Encounter")
-
-    concept = data.get("code") if rtype != "MedicationStatement" else data.get("medicationCodeableConcept")
-    if isinstance(concept, Mapping):
-        codings = [c for c in concept.get("coding") or () if isinstance(c, Mapping)]
-        label = concept.get("text") or next((c.get("display") for c in codings if c.get("display")), None)
-        cols["code_text"] = str(label).lower() if label else None
-        tokens: list[str] = []
-        for c in codings:
-            if c.get("code"):
-                if c.get("system"):
-                    tokens.append(f"{c['system']}|{c['code']}")
-                tokens.append(str(c["code"]))
-        cols["codes"] = list(dict.fromkeys(tokens)) or None
-
-    if rtype == "Condition":
-        cols["status"] = _first_code(data.get("clinicalStatus"))
-        cols["verification_status"] = _first_code(data.get("verificationStatus"))
-        cols["recorded_date"] = _instant(data.get("recordedDate"))
-        cols["effective_start"], cols["effective_end"] = _period(data, "onset")
-    elif rtype == "MedicationStatement":
-        cols["status"] = data.get("status")
-        cols["recorded_date"] = _instant(data.get("dateAsserted"))
-        cols["effective_start"], cols["effective_end"] = _period(data, "effective")
-    elif rtype == "Provenance":
-        cols["recorded_date"] = _instant(data.get("recorded"))
-        cols["effective_start"], cols["effective_end"] = _period(data, "occurred")
-        cols["targets"] = [str(t["reference"]) for t in data.get("target") or () if t.get("reference")] or None
-    cols.update(_source(data))
-    return cols
-
-
-def _source(data: Mapping[str, Any]) -> dict[str, str | None]:
-    """source_document_id/version and model_version: from the note-evidence extension, else derivedFrom
-    (MedicationStatement) or entity/agent (Provenance)."""
-    evidence = read_evidence(data)
-    if evidence:
-        ev = evidence[0]
-        return {
-            "source_document_id": ev.document_id,
-            "source_document_version": ev.document_version,
-            "model_version": ev.model_version,
-        }
-    out: dict[str, str | None] = {}
-    for ref in data.get("derivedFrom") or ():
-        if doc := reference_id(_ref(ref), "DocumentReference"):
-            out["source_document_id"] = doc
-            break
-    for ent in data.get("entity") or ():
-        if ent.get("role") == "source" and (doc := reference_id(_ref(ent.get("what")), "DocumentReference")):
-            out["source_document_id"] = doc
-            for ext in ent.get("extension") or ():
-                if ext.get("url") == SOURCE_VERSION_URL:
-                    out["source_document_version"] = ext.get("valueString")
-            break
-    for agent in data.get("agent") or ():
-        ident = (agent.get("who") or {}).get("identifier") or {}
-        if ident.get("system") == MODEL_VERSION_SYSTEM:
-            out["model_version"] = ident.get("value")
-    return out
+    cols = index_columns(data)
+    cols.update(overrides or {})
+    if cols["patient_id"] is None:
+        cols["patient_id"] = patient_fallback
+    return {
+        "resource_type": data["resourceType"],
+        "id": data["id"],
+        "version_id": version_id,
+        "last_updated": last_updated,
+        **cols,
+        "resource": _with_meta(data, version_id, last_updated),
+    }
 
 
 def _as_json(resource: Resource | Mapping[str, Any]) -> dict[str, Any]:
@@ -155,49 +101,6 @@ def _as_json(resource: Resource | Mapping[str, Any]) -> dict[str, Any]:
         return dict(resource)
     result: dict[str, Any] = json.loads(resource.model_dump_json())
     return result
-
-
-def _ref(value: Any) -> str | None:
-    return value.get("reference") if isinstance(value, Mapping) else None
-
-
-def _first_code(concept: Any) -> str | None:
-    if not isinstance(concept, Mapping):
-        return None
-    return next((str(c["code"]) for c in concept.get("coding") or () if c.get("code")), None)
-
-
-def _instant(value: Any, *, end: bool = False) -> datetime | None:
-    """A FHIR date/dateTime/instant as an aware datetime (UTC when no zone is given); partial dates
-    ("2024", "2024-03", "2024-03-01") give the start of that period, or with ``end`` its last microsecond."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        if len(value) == 4:
-            start, nxt = datetime(int(value), 1, 1, tzinfo=UTC), datetime(int(value) + 1, 1, 1, tzinfo=UTC)
-        elif len(value) == 7:
-            y, m = int(value[:4]), int(value[5:7])
-            start = datetime(y, m, 1, tzinfo=UTC)
-            nxt = datetime(y + m // 12, m % 12 + 1, 1, tzinfo=UTC)
-        elif len(value) == 10:
-            start = datetime.fromisoformat(value).replace(tzinfo=UTC)
-            nxt = start + timedelta(days=1)
-        else:
-            parsed = datetime.fromisoformat(value)
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    return nxt - timedelta(microseconds=1) if end else start
-
-
-def _period(data: Mapping[str, Any], prefix: str) -> tuple[datetime | None, datetime | None]:
-    """(start, end) of ``<prefix>DateTime`` or ``<prefix>Period``."""
-    if (dt := data.get(f"{prefix}DateTime")) is not None:
-        return _instant(dt), _instant(dt, end=True)
-    period = data.get(f"{prefix}Period")
-    if isinstance(period, Mapping):
-        return _instant(period.get("start")), _instant(period.get("end"), end=True)
-    return None, None
 
 
 # ---------------------------------------------------------------------------------------------- store
@@ -216,15 +119,9 @@ def store_extraction(session: Session, note: SourceNote, mapped: MappedResources
 
     now: datetime = session.execute(select(func.now())).scalar_one().astimezone(UTC)
     patient_id = reference_id(note.patient_ref, "Patient")
-    rows = []
-    for res in mapped.resources():
-        data = _as_json(res)
-        cols = search_columns(data)
-        cols.update(source_document_id=doc_id, source_document_version=note.version, model_version=model_version)
-        if cols["patient_id"] is None:
-            cols["patient_id"] = patient_id  # Provenance: in the compartment of the note's patient
-        rows.append((data, cols))
-    keys = [(d["resourceType"], d["id"]) for d, _ in rows]
+    source = {"source_document_id": doc_id, "source_document_version": note.version, "model_version": model_version}
+    datas = [_as_json(res) for res in mapped.resources()]
+    keys = [(d["resourceType"], d["id"]) for d in datas]
 
     deleted = cast(
         CursorResult[Any],
@@ -248,22 +145,16 @@ def store_extraction(session: Session, note: SourceNote, mapped: MappedResources
 
     writes: list[dict[str, Any]] = []
     inserted = updated = unchanged = 0
-    for (data, cols), key in zip(rows, keys, strict=True):
+    for data, key in zip(datas, keys, strict=True):
         old = existing.get(key)
         if old is not None and _content(old[1]) == _content(data):
             unchanged += 1
             continue
         version = 1 if old is None else old[0] + 1
         inserted, updated = (inserted + 1, updated) if old is None else (inserted, updated + 1)
+        # a Provenance names no patient: it goes into the compartment of the note's patient
         writes.append(
-            {
-                "resource_type": key[0],
-                "id": key[1],
-                "version_id": version,
-                "last_updated": now,
-                **cols,
-                "resource": _with_meta(data, version, now),
-            }
+            resource_row(data, version_id=version, last_updated=now, overrides=source, patient_fallback=patient_id)
         )
     if writes:
         stmt = insert(FhirResource)
@@ -271,16 +162,7 @@ def store_extraction(session: Session, note: SourceNote, mapped: MappedResources
         session.execute(stmt.on_conflict_do_update(index_elements=[C.resource_type, C.id], set_=update_cols), writes)
 
     if (stub := patient_stub(note.patient_ref)) is not None:
-        data = _as_json(stub)
-        cols = search_columns(data)
-        stmt = insert(FhirResource).values(
-            resource_type="Patient",
-            id=data["id"],
-            version_id=1,
-            last_updated=now,
-            **cols,
-            resource=_with_meta(data, 1, now),
-        )
+        stmt = insert(FhirResource).values(**resource_row(stub, version_id=1, last_updated=now))
         created = session.execute(stmt.on_conflict_do_nothing().returning(C.id)).first()
         inserted, unchanged = (inserted + 1, unchanged) if created is not None else (inserted, unchanged + 1)
 

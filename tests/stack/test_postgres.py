@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from clinie.stack.postgres import PostgresServer, normalise_url
+from clinie.stack.postgres import PostgresServer
+from clinie.storage.db import normalize_url
 
 
 def _select_1(url: str) -> int:
@@ -29,13 +30,13 @@ def _select_1(url: str) -> int:
         ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
     ],
 )
-def test_normalise_url(given: str, expected: str) -> None:
-    assert normalise_url(given) == expected
+def test_normalize_url(given: str, expected: str) -> None:
+    assert normalize_url(given) == expected
 
 
 def test_normalise_rejects_other_databases() -> None:
     with pytest.raises(ValueError):
-        normalise_url("sqlite:///x.db")
+        normalize_url("sqlite:///x.db")
 
 
 @pytest.mark.integration

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -37,4 +38,5 @@ def test_make_engine_uses_psycopg_and_pre_ping() -> None:
     finally:
         eng.dispose()
     assert normalize_url("postgresql+psycopg://u@h/d") == "postgresql+psycopg://u@h/d"
-    assert normalize_url("sqlite://") == "sqlite://"
+    with pytest.raises(ValueError):
+        normalize_url("sqlite://")

@@ -1,0 +1,24 @@
+"""FHIR search: the parameter registry (index and query) and the date helper. See ``registry``."""
+
+from clinie.fhir.search.dates import DATE_PREFIXES, DateRange, date_range, parse_date
+from clinie.fhir.search.registry import (
+    RESOURCE_TYPES,
+    SEARCH_COLUMNS,
+    SEARCH_PARAMETERS,
+    SearchParameter,
+    index_columns,
+    sort_parameters,
+)
+
+__all__ = [
+    "DATE_PREFIXES",
+    "RESOURCE_TYPES",
+    "SEARCH_COLUMNS",
+    "SEARCH_PARAMETERS",
+    "DateRange",
+    "SearchParameter",
+    "date_range",
+    "index_columns",
+    "parse_date",
+    "sort_parameters",
+]

@@ -1,0 +1,27 @@
+"""The external code-system URLs clinie writes and searches (one source; clinie's own URLs are in ``extensions``)."""
+
+from __future__ import annotations
+
+SNOMED = "http://snomed.info/sct"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+UCUM = "http://unitsofmeasure.org"
+CLINICAL_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+VERIFICATION_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CONDITION_CATEGORY_HL7_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-category"
+PARTICIPANT_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+MED_STATUS_SYSTEM = "http://hl7.org/fhir/CodeSystem/medication-statement-status"
+OBSERVATION_VALUE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+
+__all__ = [
+    "CLINICAL_STATUS_SYSTEM",
+    "CONDITION_CATEGORY_HL7_SYSTEM",
+    "ICD10CM",
+    "MED_STATUS_SYSTEM",
+    "OBSERVATION_VALUE_SYSTEM",
+    "PARTICIPANT_TYPE_SYSTEM",
+    "RXNORM",
+    "SNOMED",
+    "UCUM",
+    "VERIFICATION_STATUS_SYSTEM",
+]
