@@ -23,11 +23,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check clinie services tests benchmarks
 	$(BIN)/mypy clinie services
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
+# lint-imports: the one-way module dependencies (library -> services never); contracts in pyproject.toml
 lint: $(STAMP)
 	$(BIN)/ruff check clinie services tests benchmarks
 	$(BIN)/mypy clinie services
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -46,7 +46,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from clinie.storage.models import Base, FhirResource
-from services.fhir_api.search import encode_cursor
+from services.fhir_api.paging import encode_cursor
 
 REPO = Path(__file__).resolve().parents[1]
 SNOMED = "http://snomed.info/sct"

@@ -21,22 +21,14 @@ from typing import Any, Literal
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from clinie.fhir.search import RESOURCE_TYPES
 from services.fhir_api.errors import FhirError
 from services.fhir_api.settings import ApiSettings
 
 Interaction = Literal["read", "search"]
-RESOURCE_TYPES: tuple[str, ...] = ("Condition", "MedicationStatement", "Provenance", "Patient")
 
 _SCOPE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]{0,63})\.(read|write|\*|c?r?u?d?s?)$")
 _REALM = 'Bearer realm="clinie-fhir"'
-
-
-class _Unrestricted:
-    def __repr__(self) -> str:
-        return "UNRESTRICTED"
-
-
-UNRESTRICTED = _Unrestricted()
 
 
 @dataclass(frozen=True)

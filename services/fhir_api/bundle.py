@@ -8,7 +8,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from services.fhir_api.errors import operation_outcome
-from services.fhir_api.search import SUBSETTED, SearchRequest, apply_elements, encode_cursor
+from services.fhir_api.paging import encode_cursor
+from services.fhir_api.request import SUBSETTED, SearchRequest, apply_elements
 from services.fhir_api.store import SearchResult
 
 

@@ -6,11 +6,10 @@ from typing import Any
 
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
-from services.fhir_api.auth import RESOURCE_TYPES
-from services.fhir_api.search import INCLUDES, REVINCLUDES, SEARCH_PARAMS, SORTS, SearchParam
+from clinie import __version__
+from clinie.fhir.search import RESOURCE_TYPES, SEARCH_PARAMETERS, SearchParameter
+from services.fhir_api.request import INCLUDES, REVINCLUDES, sort_names
 
-SOFTWARE_VERSION = "0.1.0"
-_COMMON = {"_id", "_lastUpdated"}
 _RESULT_DOC = (
     "Result parameters on every search: _count (capped by the server's max page size), "
     "_sort (comma-separated, '-' = descending; sortable: {sorts}), _summary=count|data|false, "
@@ -25,23 +24,15 @@ _SMART_SCOPES = (
 )
 
 
-def _modifiers(p: SearchParam) -> str:
-    mods = []
-    if p.name == "code":
-        mods += [":text", ":not"]
-    elif p.type == "token" and p.name != "_id":
-        mods.append(":not")
-    if p.type == "reference":
-        mods.append(":[type]")
-    if p.missing is not None:
-        mods.append(":missing")
+def _modifiers(p: SearchParameter) -> str:
+    mods = [":[type]" if m == "type" else f":{m}" for m in p.modifiers]
     return f" Modifiers: {', '.join(mods)}." if mods else ""
 
 
 def capability_statement(base: str, auth_enabled: bool, date: str) -> dict[str, Any]:
     resources: list[dict[str, Any]] = []
     for rtype in RESOURCE_TYPES:
-        params = SEARCH_PARAMS[rtype]
+        params = SEARCH_PARAMETERS[rtype]
         entry: dict[str, Any] = {
             "type": rtype,
             "interaction": [{"code": "read"}, {"code": "search-type"}],
@@ -58,7 +49,7 @@ def capability_statement(base: str, auth_enabled: bool, date: str) -> dict[str, 
                 }
                 for p in params.values()
             ],
-            "documentation": _RESULT_DOC.format(sorts=", ".join(SORTS[rtype])),
+            "documentation": _RESULT_DOC.format(sorts=", ".join(sort_names(rtype))),
         }
         if INCLUDES[rtype]:
             entry["searchInclude"] = INCLUDES[rtype]
@@ -110,7 +101,7 @@ def capability_statement(base: str, auth_enabled: bool, date: str) -> dict[str, 
         "publisher": "clinie",
         "kind": "instance",
         "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
-        "software": {"name": "clinie FHIR query API", "version": SOFTWARE_VERSION},
+        "software": {"name": "clinie FHIR query API", "version": __version__},
         "implementation": {"description": "clinie FHIR R4 query API", "url": base},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],

@@ -21,8 +21,11 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Engine, Text, cast, func, select
 
+from services.fhir_api.auth import Access
 from services.fhir_api.errors import FhirError
-from services.fhir_api.search import TABLE, C
+from services.fhir_api.query import TABLE
+
+C = TABLE.c
 
 log = logging.getLogger("clinie.fhir_api.export")
 
@@ -32,6 +35,9 @@ _FLUSH_EVERY = 1000
 
 @dataclass
 class ExportJob:
+    """One export. It is bound to the access context that started it: ``owner`` (token ``sub``/``client_id``)
+    and ``patient_id`` (the patient compartment of the token's grants, None = every patient), for ``types``."""
+
     id: str
     owner: str | None
     request_url: str
@@ -102,18 +108,25 @@ class ExportManager:
         log.info("export %s started: types=%s", job.id, ",".join(job.types))
         return job
 
-    def get(self, job_id: str, owner: str | None) -> ExportJob:
+    def get(self, job_id: str, access: Access) -> ExportJob:
+        """The job, if ``access`` is the access context that started it (checked on every poll, download and
+        delete): the same client (``sub``), still allowed to search every exported type, in the same patient
+        compartment. A token of the same client for another patient, or without the scopes, gets a 403."""
         self._expire()
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None or job.state == "cancelled":
             raise FhirError(404, "unknown or expired export job")
-        if job.owner != owner:
+        if job.owner != access.subject:
             raise FhirError(403, "this export job belongs to another client")
+        for rtype in job.types:
+            grant = access.grant("search", rtype)  # 403 insufficient_scope when the scope is gone
+            if grant.patient_id != job.patient_id:
+                raise FhirError(403, "this export job was started with another patient context or scopes")
         return job
 
-    def delete(self, job_id: str, owner: str | None) -> None:
-        job = self.get(job_id, owner)
+    def delete(self, job_id: str, access: Access) -> None:
+        job = self.get(job_id, access)
         job.cancel.set()
         with self._lock:
             self._jobs.pop(job.id, None)

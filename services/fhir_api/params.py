@@ -6,26 +6,13 @@ parameter but never echoes its value (values may be PHI).
 
 from __future__ import annotations
 
-import calendar
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 
+from clinie.fhir.references import Reference
+from clinie.fhir.references import parse_reference as _parse_reference
+from clinie.fhir.search import DATE_PREFIXES, date_range
 from services.fhir_api.errors import FhirError
-
-DATE_PREFIXES = ("eq", "ne", "lt", "gt", "le", "ge", "sa", "eb")
-
-_DATE_RE = re.compile(
-    r"^(?P<year>\d{4})"
-    r"(?:-(?P<month>\d{2})"
-    r"(?:-(?P<day>\d{2})"
-    r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})"
-    r"(?::(?P<second>\d{2})(?:\.(?P<fraction>\d{1,9}))?)?"
-    r"(?P<tz>Z|[+-]\d{2}:\d{2})?"
-    r")?)?)?$"
-)
-_ABSOLUTE_REF = re.compile(r"^https?://[^?#]*?/(?P<type>[A-Z][A-Za-z]+)/(?P<id>[^/?#]+)(?:/_history/[^/?#]+)?$")
-_RELATIVE_REF = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[^/]+)(?:/_history/[^/]+)?$")
 
 
 def bad_request(diagnostics: str) -> FhirError:
@@ -89,22 +76,16 @@ def or_values(name: str, raw: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class DateRange:
-    """The half-open interval [low, high) that a FHIR date/dateTime value denotes at its precision."""
+class DateParam:
+    """A date search value: its prefix and the half-open interval [low, high) it denotes (``clinie.fhir.search``)."""
 
     prefix: str
     low: datetime
     high: datetime
 
 
-def _add_months(d: datetime, months: int) -> datetime:
-    month0 = d.month - 1 + months
-    year = d.year + month0 // 12
-    return d.replace(year=year, month=month0 % 12 + 1)
-
-
-def parse_date(name: str, raw: str) -> DateRange:
-    """``[prefix]YYYY[-MM[-DD[Thh:mm[:ss[.fff]][Z|±hh:mm]]]]`` -> range. Times without zone are taken as UTC."""
+def parse_date(name: str, raw: str) -> DateParam:
+    """``[prefix]YYYY[-MM[-DD[Thh:mm[:ss[.fff]][Z|±hh:mm]]]]``. A malformed or out-of-range value is a 400."""
     prefix = "eq"
     value = raw
     if len(raw) >= 2 and raw[:2].isalpha():
@@ -113,49 +94,11 @@ def parse_date(name: str, raw: str) -> DateRange:
             raise bad_request(f"date prefix 'ap' is not supported (parameter '{name}')")
         if prefix not in DATE_PREFIXES:
             raise bad_request(f"unknown date prefix in parameter '{name}'")
-    m = _DATE_RE.match(value)
-    if m is None:
-        raise bad_request(f"parameter '{name}' is not a valid FHIR date/dateTime")
-    g = m.groupdict()
     try:
-        tz: timezone = UTC
-        if g["tz"] and g["tz"] != "Z":
-            sign = 1 if g["tz"][0] == "+" else -1
-            hh, mm = int(g["tz"][1:3]), int(g["tz"][4:6])
-            if hh > 14 or mm > 59:
-                raise ValueError("offset")
-            tz = timezone(sign * timedelta(hours=hh, minutes=mm))
-        year = int(g["year"])
-        if year < 1:
-            raise ValueError("year")
-        if g["month"] is None:
-            low = datetime(year, 1, 1, tzinfo=tz)
-            high = low.replace(year=year + 1) if year < 9999 else datetime.max.replace(tzinfo=tz)
-        elif g["day"] is None:
-            low = datetime(year, int(g["month"]), 1, tzinfo=tz)
-            high = _add_months(low, 1) if (year, low.month) != (9999, 12) else datetime.max.replace(tzinfo=tz)
-        elif g["hour"] is None:
-            low = datetime(year, int(g["month"]), int(g["day"]), tzinfo=tz)
-            high = low + timedelta(days=1)
-        else:
-            if g["hour"] == "24" or int(g["hour"]) > 23:
-                raise ValueError("hour")
-            second = int(g["second"]) if g["second"] is not None else 0
-            frac = g["fraction"]
-            micro = int((frac + "000000")[:6]) if frac else 0
-            low = datetime(year, int(g["month"]), int(g["day"]), int(g["hour"]), int(g["minute"]), second, micro, tz)
-            if g["second"] is None:
-                step = timedelta(minutes=1)
-            elif not frac:
-                step = timedelta(seconds=1)
-            else:
-                step = timedelta(microseconds=10 ** max(0, 6 - len(frac)))
-            high = low + step
-        if g["month"] is not None:
-            calendar.monthrange(year, int(g["month"]))  # month range check
-    except (ValueError, OverflowError) as exc:
-        raise bad_request(f"parameter '{name}' is not a valid FHIR date/dateTime") from exc
-    return DateRange(prefix, low.astimezone(UTC), high.astimezone(UTC))
+        rng = date_range(value)
+    except ValueError as exc:
+        raise bad_request(f"parameter '{name}' is not a valid FHIR date/dateTime (or out of range)") from exc
+    return DateParam(prefix, rng.low, rng.high)
 
 
 # ---------------------------------------------------------------------------------------------------- tokens
@@ -187,26 +130,14 @@ def parse_token(name: str, raw: str) -> Token:
 # ---------------------------------------------------------------------------------------------------- references
 
 
-@dataclass(frozen=True)
-class Reference:
-    resource_type: str | None
-    id: str
-
-
 def parse_reference(name: str, raw: str, type_modifier: str | None = None) -> Reference:
-    """``id``, ``Type/id``, ``Type/id/_history/v`` or an absolute URL ending in ``Type/id``."""
-    value = unescape(raw)
-    m = _ABSOLUTE_REF.match(value) or _RELATIVE_REF.match(value)
-    if m is not None:
-        rtype, rid = m.group("type"), m.group("id")
-    elif "/" in value:
+    """``id``, ``Type/id``, ``Type/id/_history/v`` or an absolute URL ending in ``Type/id``
+    (``clinie.fhir.references.parse_reference``)."""
+    ref = _parse_reference(unescape(raw))
+    if ref is None:
         raise bad_request(f"parameter '{name}' is not a valid reference")
-    else:
-        rtype, rid = None, value
     if type_modifier is not None:
-        if rtype is not None and rtype != type_modifier:
+        if ref.resource_type is not None and ref.resource_type != type_modifier:
             raise bad_request(f"parameter '{name}': reference type does not match the type modifier")
-        rtype = type_modifier
-    if not rid:
-        raise bad_request(f"parameter '{name}' has an empty reference")
-    return Reference(rtype, rid)
+        ref = Reference(type_modifier, ref.id)
+    return ref

@@ -8,17 +8,13 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, func, select
 
-from services.fhir_api.auth import RESOURCE_TYPES, Access
-from services.fhir_api.search import (
-    TABLE,
-    C,
-    IncludeSpec,
-    SearchRequest,
-    compartment_condition,
-    keyset_condition,
-    order_by,
-    type_condition,
-)
+from clinie.fhir.search import RESOURCE_TYPES
+from services.fhir_api.auth import Access
+from services.fhir_api.paging import keyset_condition, order_by
+from services.fhir_api.query import TABLE, compartment_condition, type_condition
+from services.fhir_api.request import IncludeSpec, SearchRequest
+
+C = TABLE.c
 
 
 @dataclass(frozen=True)

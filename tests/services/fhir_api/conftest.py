@@ -1,7 +1,7 @@
 """Fixtures for the FHIR API tests: a seeded database, RSA keys + tokens, in-process and uvicorn servers.
 
-The seed builds R4B Condition / MedicationStatement / Provenance / Patient resources the way the pipeline
-stores them (resource JSONB + search columns). The lead will later switch it to the real pipeline.
+The seed builds R4B Condition / MedicationStatement / Provenance / Patient resources and stores them through the
+real indexer (``clinie.storage.repository.resource_row``: search columns from the search-parameter registry).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -27,16 +27,16 @@ from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.provenance import Provenance
 from sqlalchemy import Engine, create_engine, insert
 
+from clinie.fhir.extensions import Evidence, evidence_extension
+from clinie.fhir.systems import CLINICAL_STATUS_SYSTEM, RXNORM, SNOMED, VERIFICATION_STATUS_SYSTEM
 from clinie.stack.ports import free_port
 from clinie.storage.models import Base, FhirResource
+from clinie.storage.repository import resource_row
 from services.fhir_api import ApiSettings, create_app
 from tests.conftest import fresh_database
 
-NOTE_EVIDENCE = "https://clinie.dev/fhir/StructureDefinition/note-evidence"
-SNOMED = "http://snomed.info/sct"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-CLIN = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CLIN = CLINICAL_STATUS_SYSTEM
+VER = VERIFICATION_STATUS_SYSTEM
 AUDIENCE = "clinie-fhir-test"
 ISSUER = "https://auth.clinie.test"
 MODEL_VERSION = "clinie-ner-test-1"
@@ -62,45 +62,14 @@ DOCS = {
 PATIENTS = ["pat-1", "pat-2", "pat-3"]
 
 
-def _ts(value: str | None, *, end: bool = False) -> datetime | None:
-    """A FHIR date/dateTime as stored in the search columns (UTC): start of its precision, or with ``end`` the
-    last microsecond of it (the convention of ``clinie.storage.repository.search_columns``)."""
-    if value is None:
-        return None
-    if len(value) in (4, 7, 10):
-        y = int(value[:4])
-        m = int(value[5:7]) if len(value) >= 7 else 1
-        start = datetime(y, m, int(value[8:10]) if len(value) == 10 else 1, tzinfo=UTC)
-        if len(value) == 4:
-            nxt = start.replace(year=y + 1)
-        elif len(value) == 7:
-            nxt = datetime(y + m // 12, m % 12 + 1, 1, tzinfo=UTC)
-        else:
-            nxt = start + timedelta(days=1)
-        return nxt - timedelta(microseconds=1) if end else start
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
 def _evidence(doc: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "url": NOTE_EVIDENCE,
-            "extension": [{"url": "document", "valueReference": {"reference": f"DocumentReference/{doc}"}}],
-        }
-    ]
+    ev = Evidence(document_id=doc, document_version="1", model_version=MODEL_VERSION, start=0, end=1, label="Problem")
+    return [evidence_extension(ev).model_dump(mode="json", exclude_none=True)]
 
 
-def _codes(codings: list[tuple[str | None, str]]) -> list[str]:
-    out: list[str] = []
-    for system, code in codings:
-        if system:
-            out.append(f"{system}|{code}")
-        out.append(code)
-    return out
-
-
-def _meta(processed: datetime) -> dict[str, Any]:
-    return {"versionId": "1", "lastUpdated": processed.isoformat().replace("+00:00", "Z")}
+def _row(resource: dict[str, Any], processed: datetime, patient: str | None = None) -> dict[str, Any]:
+    """The stored row, built by the real indexer (search columns from the search-parameter registry)."""
+    return resource_row(resource, version_id=1, last_updated=processed, patient_fallback=patient)
 
 
 def condition_row(
@@ -118,7 +87,6 @@ def condition_row(
     resource: dict[str, Any] = {
         "resourceType": "Condition",
         "id": cid,
-        "meta": _meta(d.processed),
         "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{cid}</div>'},
         "extension": _evidence(doc),
         "clinicalStatus": {"coding": [{"system": CLIN, "code": clinical}]},
@@ -135,26 +103,7 @@ def condition_row(
     if recorded is not None:
         resource["recordedDate"] = recorded
     Condition.model_validate(resource)
-    return {
-        "resource_type": "Condition",
-        "id": cid,
-        "version_id": 1,
-        "last_updated": d.processed,
-        "patient_id": d.patient,
-        "encounter_id": d.encounter,
-        "source_document_id": doc,
-        "source_document_version": "1",
-        "model_version": MODEL_VERSION,
-        "code_text": text.lower(),
-        "codes": _codes(codings),
-        "status": clinical,
-        "verification_status": verification,
-        "recorded_date": _ts(recorded),
-        "effective_start": _ts(onset),
-        "effective_end": _ts(onset_end if onset_end is not None else onset, end=True),
-        "targets": None,
-        "resource": resource,
-    }
+    return _row(resource, d.processed)
 
 
 def medication_row(
@@ -170,7 +119,6 @@ def medication_row(
     resource: dict[str, Any] = {
         "resourceType": "MedicationStatement",
         "id": mid,
-        "meta": _meta(d.processed),
         "extension": _evidence(doc),
         "status": status,
         "medicationCodeableConcept": {
@@ -188,26 +136,7 @@ def medication_row(
     elif start is not None:
         resource["effectiveDateTime"] = start
     MedicationStatement.model_validate(resource)
-    return {
-        "resource_type": "MedicationStatement",
-        "id": mid,
-        "version_id": 1,
-        "last_updated": d.processed,
-        "patient_id": d.patient,
-        "encounter_id": d.encounter,
-        "source_document_id": doc,
-        "source_document_version": "1",
-        "model_version": MODEL_VERSION,
-        "code_text": text.lower(),
-        "codes": _codes(codings),
-        "status": status,
-        "verification_status": None,
-        "recorded_date": d.processed,
-        "effective_start": _ts(start),
-        "effective_end": _ts(end if end is not None else start, end=True),
-        "targets": None,
-        "resource": resource,
-    }
+    return _row(resource, d.processed)
 
 
 def provenance_row(doc: str, targets: list[str]) -> dict[str, Any]:
@@ -216,47 +145,20 @@ def provenance_row(doc: str, targets: list[str]) -> dict[str, Any]:
     resource = {
         "resourceType": "Provenance",
         "id": pid,
-        "meta": _meta(d.processed),
         "target": [{"reference": t} for t in targets],
         "recorded": d.processed.isoformat().replace("+00:00", "Z"),
         "agent": [{"who": {"display": MODEL_VERSION}}],
         "entity": [{"role": "source", "what": {"reference": f"DocumentReference/{doc}"}}],
     }
     Provenance.model_validate(resource)
-    return {
-        "resource_type": "Provenance",
-        "id": pid,
-        "version_id": 1,
-        "last_updated": d.processed,
-        "patient_id": d.patient,
-        "encounter_id": d.encounter,
-        "source_document_id": doc,
-        "source_document_version": "1",
-        "model_version": MODEL_VERSION,
-        "code_text": None,
-        "codes": None,
-        "status": None,
-        "verification_status": None,
-        "recorded_date": d.processed,
-        "effective_start": None,
-        "effective_end": None,
-        "targets": targets,
-        "resource": resource,
-    }
+    return _row(resource, d.processed, d.patient)  # like the store: in the compartment of the note's patient
 
 
 def patient_row(pid: str) -> dict[str, Any]:
     processed = datetime(2024, 1, 1, tzinfo=UTC)
-    resource = {"resourceType": "Patient", "id": pid, "meta": _meta(processed)}
+    resource = {"resourceType": "Patient", "id": pid}
     Patient.model_validate(resource)
-    return {
-        "resource_type": "Patient",
-        "id": pid,
-        "version_id": 1,
-        "last_updated": processed,
-        "patient_id": pid,
-        "resource": resource,
-    }
+    return _row(resource, processed)
 
 
 # number of filler Conditions of pat-3 (doc-4): for paging and sorting with missing dates
@@ -327,8 +229,7 @@ def seed_rows() -> list[dict[str, Any]]:
         provenance_row("doc-4", [f"Condition/f{i:02d}" for i in range(FILLER)]),
     ]
     rows += [patient_row(p) for p in PATIENTS]
-    columns = [c.name for c in FhirResource.__table__.columns]
-    return [{c: row.get(c) for c in columns} for row in rows]
+    return rows
 
 
 @pytest.fixture(scope="session")

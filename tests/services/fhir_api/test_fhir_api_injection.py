@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
-from services.fhir_api.search import RESULT_PARAMS, SEARCH_PARAMS
+from clinie.fhir.search import SEARCH_PARAMETERS as SEARCH_PARAMS
+from services.fhir_api.request import RESULT_PARAMS
 
 HOSTILE = [
     "' OR 1=1 --",
@@ -44,12 +45,7 @@ def keys_for(rtype: str) -> list[str]:
     out = []
     for name, p in SEARCH_PARAMS[rtype].items():
         out.append(name)
-        if p.missing is not None:
-            out.append(f"{name}:missing")
-        if name == "code":
-            out += ["code:text", "code:not"]
-        if p.type == "reference":
-            out.append(f"{name}:Patient")
+        out += [f"{name}:Patient" if m == "type" else f"{name}:{m}" for m in p.modifiers]
     return out + sorted(RESULT_PARAMS)
 
 

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from services.fhir_api.errors import FhirError
+from services.fhir_api.paging import SortKey, decode_cursor, encode_cursor
 from services.fhir_api.params import parse_date, parse_reference, parse_token, split_unescaped, unescape
-from services.fhir_api.search import C, SortKey, decode_cursor, encode_cursor
+from services.fhir_api.query import column
 
 
 @pytest.mark.parametrize(
@@ -80,7 +81,7 @@ def test_references() -> None:
 
 
 def test_cursor_round_trip() -> None:
-    keys = [SortKey("recorded-date", C.recorded_date, "datetime", True), SortKey("_id", C.id, "str")]
+    keys = [SortKey("recorded-date", column("recorded_date"), "datetime", True), SortKey("_id", column("id"), "str")]
     dt = datetime(2020, 1, 1, tzinfo=UTC)
     token = encode_cursor("next", "-recorded-date,_id", [dt, "c1"])
     cur = decode_cursor(token, "-recorded-date,_id", keys)
