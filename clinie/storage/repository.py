@@ -228,19 +228,6 @@ def _with_meta(data: Mapping[str, Any], version: int, now: datetime) -> dict[str
 # ---------------------------------------------------------------------------------------------- read
 
 
-def get_source_document(session: Session, doc_id: str) -> SourceDocument | None:
-    """The ``source_documents`` row of a DocumentReference id, or None."""
-    return session.get(SourceDocument, doc_id)
-
-
-def count_resources(session: Session, resource_type: str | None = None) -> int:
-    """Number of stored resources (of one type, or all)."""
-    stmt = select(func.count()).select_from(FhirResource)
-    if resource_type is not None:
-        stmt = stmt.where(C.resource_type == resource_type)
-    return int(session.execute(stmt).scalar_one())
-
-
 def iter_resources(session: Session, resource_type: str, *, batch_size: int = 500) -> Iterator[dict[str, Any]]:
     """Every stored resource of one type as FHIR JSON (with meta), ordered by id, streamed in batches."""
     stmt = (

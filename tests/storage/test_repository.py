@@ -16,22 +16,26 @@ from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.provenance import Provenance
 from fhir.resources.R4B.resource import Resource
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinie.document import Entity
 from clinie.fhir.docref import SourceNote, parse_document_reference
 from clinie.fhir.mapping import MappedResources, map_extraction
-from clinie.storage.models import FhirResource
-from clinie.storage.repository import (
-    StoreResult,
-    count_resources,
-    get_source_document,
-    iter_resources,
-    search_columns,
-    store_extraction,
-)
+from clinie.storage.models import FhirResource, SourceDocument
+from clinie.storage.repository import StoreResult, iter_resources, search_columns, store_extraction
 from tests.fhir.factories import NOTE, annotate_note, docref_dict
+
+
+def get_source_document(session: Session, doc_id: str) -> SourceDocument | None:
+    return session.get(SourceDocument, doc_id)
+
+
+def count_resources(session: Session, resource_type: str | None = None) -> int:
+    stmt = select(func.count()).select_from(FhirResource)
+    if resource_type is not None:
+        stmt = stmt.where(FhirResource.resource_type == resource_type)
+    return int(session.execute(stmt).scalar_one())
 
 MODEL = "clinie_ie/1"
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
