@@ -110,14 +110,14 @@ KEYS = [
 DATE_KEYS = [(rtype, name) for rtype, name in KEYS if SEARCH_PARAMETERS[rtype][name.split(":")[0]].type == "date"]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(key=st.sampled_from(KEYS), values=st.lists(VALUES, min_size=1, max_size=3))
 def test_no_search_value_gives_a_5xx(client: TestClient, key: tuple[str, str], values: list[str]) -> None:
     rtype, name = key
     _ok(client.get(f"/{rtype}", params=[(name, v) for v in values]))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(key=st.sampled_from(DATE_KEYS), values=st.lists(fhir_dates(), min_size=1, max_size=3))
 def test_no_date_value_gives_a_5xx(client: TestClient, key: tuple[str, str], values: list[str]) -> None:
     rtype, name = key
