@@ -16,6 +16,7 @@ class ErrorCode(StrEnum):
     NOTE_TOO_LARGE = "E007"
     BAD_ENCODING = "E008"
     UNEXPECTED = "E009"  # a bug met this input: dead-lettered with the exception type so nothing blocks or is lost
+    NOTE_TIMED_OUT = "E010"  # Triton was up, but this note's inference failed or timed out on every attempt
     # model
     MODEL_NOT_FOUND = "E101"
     LABEL_MAP_MISMATCH = "E102"
@@ -23,6 +24,7 @@ class ErrorCode(StrEnum):
     # infrastructure (transient: retried)
     BACKEND_UNAVAILABLE = "E201"
     STORAGE_UNAVAILABLE = "E202"
+    BACKEND_REQUEST_FAILED = "E203"  # Triton answers health checks but this request failed/timed out: bounded retries
 
 
 class ClinieError(Exception):

@@ -1,7 +1,9 @@
 """Triton backend: one HTTP inference request per note (all its windows), notes sent concurrently.
 
 Triton's dynamic batcher groups concurrent notes into one encoder pass on the server.
-Connection failures and timeouts raise :class:`TransientError` so callers retry instead of dropping work.
+Failures raise :class:`TransientError` so callers retry instead of dropping work. Which one depends on whether
+Triton answers its readiness check afterwards: no -> ``BACKEND_UNAVAILABLE`` (retry as long as it takes); yes ->
+``BACKEND_REQUEST_FAILED`` (the server is fine but *this* note failed or timed out: the caller bounds the attempts).
 
 tritonclient's HTTP client runs on gevent and must be used from the thread that created it, so each calling thread
 (the consumer runs inference in a worker-thread pool) gets a client of its own.
@@ -9,7 +11,10 @@ tritonclient's HTTP client runs on gevent and must be used from the thread that 
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import urllib.error
+import urllib.request
 from typing import Any
 
 import numpy as np
@@ -68,8 +73,26 @@ class TritonBackend:
         except Exception:
             return False
 
+    def server_ready(self, timeout: float = 2.0) -> bool:
+        """``GET /v2/health/ready`` with urllib (not the gevent client, which may be mid-failure)."""
+        url = self.url if "://" in self.url else f"http://{self.url}"
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(f"{url}/v2/health/ready", timeout=timeout) as resp:
+                return bool(resp.status == 200)
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
     def _transient(self, exc: BaseException) -> TransientError:
         return TransientError(ErrorCode.BACKEND_UNAVAILABLE, f"Triton at {self.url}: {type(exc).__name__}")
+
+    def _request_failed(self, exc: BaseException) -> TransientError:
+        """Classify a failed inference request: Triton down (unbounded retries) or this request (bounded)."""
+        self._drop_client()  # its connection may still carry the abandoned request
+        if self.server_ready(timeout=2.0):
+            return TransientError(ErrorCode.BACKEND_REQUEST_FAILED,
+                                  f"Triton at {self.url} is ready but the request failed: {type(exc).__name__}")
+        return self._transient(exc)
 
     def infer(self, notes: list[NoteInputs]) -> list[NoteOutput]:
         client = self.client
@@ -91,10 +114,23 @@ class TritonBackend:
         for p in pending:
             try:
                 res = p.get_result(timeout=self.timeout_s)
-            except Exception as exc:
-                raise self._transient(exc) from exc
+            except BaseException as exc:  # gevent.Timeout is a BaseException
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+                raise self._request_failed(exc) from exc
             results.append(output_from_arrays({n: res.as_numpy(n) for n in OUTPUTS}))
         return results
+
+    def _drop_client(self) -> None:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            return
+        self._local.client = None
+        with self._lock:
+            if client in self._clients:
+                self._clients.remove(client)
+        with contextlib.suppress(Exception):  # closing a broken connection may fail; the client is gone anyway
+            client.close()
 
     def close(self) -> None:
         with self._lock:

@@ -125,6 +125,8 @@ def _load_json(payload: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
             data = json.loads(payload)
         except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise InvalidInputError(ErrorCode.NOT_JSON, f"payload is not JSON ({type(exc).__name__})") from None
+        except RecursionError:  # nested deeper than the interpreter's recursion limit: no FHIR resource is
+            raise InvalidInputError(ErrorCode.NOT_JSON, "payload is not JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise InvalidInputError(ErrorCode.NOT_DOCUMENT_REFERENCE, "payload is not a JSON object")
     rtype = data.get("resourceType")
@@ -148,7 +150,7 @@ def _validate(data: dict[str, Any]) -> DocumentReference:
         raise InvalidInputError(
             ErrorCode.INVALID_RESOURCE, f"DocumentReference is not valid FHIR R4: {where}"
         ) from None
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: elements nested hundreds deep
         raise InvalidInputError(
             ErrorCode.INVALID_RESOURCE, f"DocumentReference is not valid FHIR R4 ({type(exc).__name__})"
         ) from None

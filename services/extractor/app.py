@@ -4,18 +4,28 @@ Delivery: at-least-once. A message's offset is committed (``ack``) only after it
 PostgreSQL, or after it was written to the dead-letter topic. Transient failures are retried in place with
 exponential backoff; the partition waits (nothing after the failing message is committed). Writes are idempotent,
 so a redelivery after a crash changes nothing.
+
+Every message reaches ``handle``: the subscriber takes the raw bytes (no content-type driven decoding, which raised
+before the handler ran on a JSON-declared non-JSON body, a non-UTF-8 text body or 100,000 nested arrays, and the
+next ack then committed past the lost message), and header values that are not UTF-8 are replaced before FastStream
+reads them. Dead-letter headers hold codes and fixed text only, never strings taken from the payload.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka import TopicPartition
+from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 
 from clinie.errors import ClinieError, ErrorCode, InvalidInputError, TransientError
@@ -27,6 +37,46 @@ log = logging.getLogger(__name__)
 
 DLQ_HEADERS = ("clinie-error-code", "clinie-error-reason", "clinie-error-message", "clinie-source-topic",
                "clinie-source-partition", "clinie-source-offset", "clinie-failed-at")
+#: extra headers on a truncated dead-letter copy
+TRUNCATED_HEADERS = ("clinie-truncated", "clinie-original-bytes", "clinie-original-sha256")
+_TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
+
+#: the text of the ``clinie-error-message`` header: fixed per code (error messages may quote the payload)
+ERROR_TEXT = {
+    ErrorCode.NOT_JSON: "the payload is not JSON",
+    ErrorCode.NOT_DOCUMENT_REFERENCE: "the payload is not a FHIR DocumentReference",
+    ErrorCode.INVALID_RESOURCE: "the DocumentReference is not valid FHIR R4",
+    ErrorCode.NO_TEXT: "the DocumentReference has no note text",
+    ErrorCode.BAD_BASE64: "the attachment data is not valid base64",
+    ErrorCode.UNSUPPORTED_CONTENT_TYPE: "the attachment content type or charset is not supported",
+    ErrorCode.NOTE_TOO_LARGE: "the note exceeds the size limit",
+    ErrorCode.BAD_ENCODING: "the attachment bytes do not decode with the declared charset",
+    ErrorCode.UNEXPECTED: "unexpected error while processing this input",
+    ErrorCode.NOTE_TIMED_OUT: "inference for this note failed or timed out on every attempt while Triton was up",
+}
+
+
+async def raw_body(msg: StreamMessage[Any]) -> bytes:
+    """FastStream decoder: the raw bytes, whatever the content-type header says (parsing is ours, with codes)."""
+    return bytes(msg.body or b"")
+
+
+async def lenient_parser(record: Any, original: Callable[[Any], Awaitable[StreamMessage[Any]]]
+                         ) -> StreamMessage[Any]:
+    """FastStream parser that survives header values which are not UTF-8 (or null): they become ``"?"``."""
+    try:
+        return await original(record)
+    except (UnicodeDecodeError, AttributeError):
+        record.headers = [(k, v if isinstance(v, bytes) and _utf8(v) else b"?") for k, v in record.headers]
+        return await original(record)
+
+
+def _utf8(value: bytes) -> bool:
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class ExtractorService:
@@ -50,6 +100,8 @@ class ExtractorService:
             group_id=s.consumer_group,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
+            decoder=raw_body,
+            parser=lenient_parser,
             max_poll_interval_ms=30 * 60 * 1000,  # a note may wait long for Triton/PostgreSQL to come back
             session_timeout_ms=s.kafka_session_timeout_ms,
             heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
@@ -70,7 +122,7 @@ class ExtractorService:
             security = cls(username=s.kafka_sasl_username or "", password=s.kafka_sasl_password or "",
                            use_ssl=s.kafka_security_protocol.upper().startswith("SASL_SSL"))
         broker = KafkaBroker(s.kafka_bootstrap_servers, security=security, enable_idempotence=False,
-                             logger=logging.getLogger("faststream"))
+                             max_request_size=s.kafka_max_request_bytes, logger=logging.getLogger("faststream"))
         broker.include_router(self.router())
         self.broker = broker
         return broker
@@ -80,6 +132,7 @@ class ExtractorService:
         ids = {"topic": record.topic, "partition": record.partition, "offset": record.offset}  # type: ignore[union-attr]
         payload: bytes = msg.body
         delay = self.settings.retry_initial_s
+        failed_requests = 0  # Triton was up but this note's request failed/timed out
         while True:
             try:
                 started = time.perf_counter()
@@ -94,10 +147,19 @@ class ExtractorService:
                 await self._dead_letter(msg, payload, err, ids)
                 return
             except TransientError as err:
+                if err.code is ErrorCode.BACKEND_REQUEST_FAILED:
+                    failed_requests += 1
+                    if failed_requests >= self.settings.max_inference_attempts:
+                        self.metrics.failures.labels(err.reason, "transient").inc()
+                        timed_out = InvalidInputError(ErrorCode.NOTE_TIMED_OUT,
+                                                      f"inference failed {failed_requests} times while Triton was up")
+                        await self._dead_letter(msg, payload, timed_out, ids)
+                        return
                 self.metrics.failures.labels(err.reason, "transient").inc()
                 self.metrics.retries.labels(err.reason).inc()
                 log.warning("transient failure, will retry", extra={**ids, "code": err.code.value,
-                                                                    "reason": err.reason, "retry_in_s": delay})
+                                                                    "reason": err.reason, "retry_in_s": delay,
+                                                                    "attempt": failed_requests or None})
             except Exception as exc:  # an unexpected bug for this input: dead-letter it rather than block forever
                 log.exception("unexpected error", extra={**ids, "error_type": type(exc).__name__})
                 unexpected = InvalidInputError(ErrorCode.UNEXPECTED, f"unexpected {type(exc).__name__}")
@@ -112,25 +174,44 @@ class ExtractorService:
             return
 
     async def _dead_letter(self, msg: KafkaMessage, payload: bytes, err: ClinieError, ids: dict[str, object]) -> None:
+        """Write the payload to the dead-letter topic, then ack. Never blocks on size: a payload the producer or the
+        broker refuses is replaced by its first ``dead_letter_truncate_bytes`` with its size and sha256 (and by an
+        empty body if even that is refused). Other publish failures (broker down) are retried with backoff."""
         assert self.broker is not None
-        headers = dict(zip(DLQ_HEADERS, (err.code.value, err.reason, err.message[:500], str(ids["topic"]),
-                                          str(ids["partition"]), str(ids["offset"]),
+        s = self.settings
+        headers = dict(zip(DLQ_HEADERS, (err.code.value, err.reason, ERROR_TEXT.get(err.code, "input rejected"),
+                                          str(ids["topic"]), str(ids["partition"]), str(ids["offset"]),
                                           datetime.now(UTC).isoformat()), strict=True))
-        delay = self.settings.retry_initial_s
+        bodies = [payload, payload[:s.dead_letter_truncate_bytes], b""]
+        if len(payload) <= s.dead_letter_truncate_bytes:
+            bodies = [payload, b""]
+        truncated = dict(zip(TRUNCATED_HEADERS, ("true", str(len(payload)), hashlib.sha256(payload).hexdigest()),
+                             strict=True))
+        attempt = 0
+        delay = s.retry_initial_s
         while True:
+            body = bodies[attempt]
             try:
-                await self.broker.publish(payload, topic=self.settings.dead_letter_topic,
-                                          key=msg.raw_message.key, headers=headers)  # type: ignore[union-attr]
+                await self.broker.publish(body, topic=s.dead_letter_topic, key=msg.raw_message.key,  # type: ignore[union-attr]
+                                          headers=headers if attempt == 0 else {**headers, **truncated})
                 break
+            except _TOO_LARGE as exc:
+                if attempt + 1 >= len(bodies):
+                    raise  # an empty body with our headers refused: a broker misconfiguration, not this input
+                attempt += 1
+                log.warning("dead-letter payload too large, writing a truncated copy",
+                            extra={**ids, "error_type": type(exc).__name__, "bytes": len(payload),
+                                   "truncated_to": len(bodies[attempt])})
             except Exception as exc:  # the DLQ must not lose the message either: retry until it is written
                 log.warning("dead-letter publish failed, retrying", extra={**ids, "error_type": type(exc).__name__})
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self.settings.retry_max_s)
+                delay = min(delay * 2, s.retry_max_s)
         await msg.ack()
         self.dead_lettered += 1
         self.metrics.notes.labels("dead_lettered").inc()
         self.metrics.failures.labels(err.reason, "permanent").inc()
-        log.info("dead-lettered", extra={**ids, "code": err.code.value, "reason": err.reason})
+        log.info("dead-lettered", extra={**ids, "code": err.code.value, "reason": err.reason,
+                                         "truncated": attempt > 0})
 
     def _update_lag(self, msg: KafkaMessage) -> None:
         record = msg.raw_message

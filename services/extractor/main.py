@@ -54,7 +54,10 @@ def build_service(settings: ExtractorSettings, metrics: ExtractorMetrics | None 
 
 
 def run(settings: ExtractorSettings) -> None:
-    """Run the consumer with /healthz, /readyz and /metrics on ``settings.metrics_port`` (blocks)."""
+    """Run the consumer with /healthz, /readyz and /metrics on ``metrics_host:metrics_port`` (blocks).
+
+    ``log_config=None``: uvicorn keeps its hands off logging, so its lines go through our JSON handler too.
+    """
     import uvicorn
     from faststream.asgi import AsgiFastStream, make_ping_asgi
     from prometheus_client import make_asgi_app
@@ -78,4 +81,4 @@ def run(settings: ExtractorSettings) -> None:
         ],
         on_shutdown=[stop_retries],
     )
-    uvicorn.run(app, host="0.0.0.0", port=settings.metrics_port, log_level="warning")
+    uvicorn.run(app, host=settings.metrics_host, port=settings.metrics_port, log_level="warning", log_config=None)

@@ -230,3 +230,27 @@ def test_all_synthea_notes_parse(shared_data: Path) -> None:
         assert note.date is not None and note.date.tzinfo is not None
         expected = base64.b64decode(raw["content"][0]["attachment"]["data"]).decode("utf-8")
         assert note.text == expected
+
+
+# --- issue 12 (8): nesting deeper than the recursion limit is bad input with its own code, not E009 ------------
+
+
+def _nested_extension(depth: int) -> dict[str, object]:
+    ext: dict[str, object] = {"url": "http://example.org/x", "valueString": "v"}
+    for _ in range(depth):
+        ext = {"url": "http://example.org/x", "extension": [ext]}
+    return ext
+
+
+def test_resource_nested_300_deep_is_an_invalid_resource() -> None:
+    data = docref_dict()
+    data["extension"] = [_nested_extension(300)]
+    with pytest.raises(InvalidInputError) as err:
+        parse_document_reference(json.dumps(data).encode())
+    assert err.value.code is ErrorCode.INVALID_RESOURCE
+
+
+def test_json_nested_100000_deep_is_not_json() -> None:
+    with pytest.raises(InvalidInputError) as err:
+        parse_document_reference(b"[" * 100_000 + b"]" * 100_000)
+    assert err.value.code is ErrorCode.NOT_JSON

@@ -174,3 +174,146 @@ async def test_triton_down_midstream_waits_and_loses_nothing(kafka, triton, data
     assert service.processed == 6 and service.dead_lettered == 0
     for i in ids:
         assert rows(database, i).get("Provenance") == 1
+
+
+# --- issue 12: bad bytes, oversize dead letters, slow notes (real broker, tritonserver and PostgreSQL) ----------
+
+
+async def publish_records(bootstrap: str, topic: str,
+                          records: list[tuple[bytes, list[tuple[str, bytes]]]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False,
+                                max_request_size=4 * 1024 * 1024)
+    await producer.start()
+    try:
+        for value, headers in records:
+            await producer.send_and_wait(topic, value, key=b"k", headers=headers)
+    finally:
+        await producer.stop()
+
+
+async def read_dead_letters(s: ExtractorSettings) -> list[tuple[dict[str, str], bytes]]:
+    consumer = AIOKafkaConsumer(s.dead_letter_topic, bootstrap_servers=s.kafka_bootstrap_servers,
+                                auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
+                                max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=16 * 1024 * 1024)
+    await consumer.start()
+    try:
+        got = await consumer.getmany(timeout_ms=5000, max_records=1000)
+    finally:
+        await consumer.stop()
+    return [({k: v.decode() for k, v in r.headers}, r.value) for batch in got.values() for r in batch]
+
+
+async def run_records(s: ExtractorSettings, records: list[tuple[bytes, list[tuple[str, bytes]]]],
+                      expect: int, timeout: float = 120.0) -> ExtractorService:
+    await acreate_topics(s.kafka_bootstrap_servers, [s.input_topic, s.dead_letter_topic])
+    service = build_service(s)
+    broker = service.create_broker()
+    await broker.start()
+    try:
+        await publish_records(s.kafka_bootstrap_servers, s.input_topic, records)
+        await wait_for(service, expect, timeout)
+    finally:
+        service.stopping.set()
+        await broker.stop()
+    return service
+
+
+CANARY = "Qxzcanary"
+
+
+def _nested_extension(depth: int) -> dict[str, object]:
+    ext: dict[str, object] = {"url": "http://example.org/x", "valueString": "v"}
+    for _ in range(depth):
+        ext = {"url": "http://example.org/x", "extension": [ext]}
+    return ext
+
+
+def _deep_resource() -> bytes:
+    import json
+
+    res = json.loads(docref("deep-300", NOTE))
+    res["extension"] = [_nested_extension(300)]
+    return json.dumps(res).encode()
+
+
+UNDECODABLE: dict[str, tuple[bytes, list[tuple[str, bytes]], str]] = {
+    # payload, headers, expected reason
+    "nested_arrays": (b"[" * 100_000 + b"]" * 100_000, [], "not_json"),
+    "json_header_not_json": (b"not json " + CANARY.encode(), [("content-type", b"application/json")], "not_json"),
+    "text_header_not_utf8": (b"\xff\xfe\xfa caf\xe9", [("content-type", b"text/plain")], "not_json"),
+    "header_not_utf8": (docref("hdr-1", NOTE), [("x-trace", b"\xff\xfe")], "stored"),
+    "nested_300_in_resource": (_deep_resource(), [], "invalid_resource"),
+    # strings from the payload that error messages used to quote: a JSON key, a resourceType, a charset
+    "odd_key": (b'{"resourceType": "DocumentReference", "id": "c1", "status": "current", "' + CANARY.encode() +
+                b'": 1, "content": [{"attachment": {"contentType": "text/plain", "data": "aGk="}}]}', [],
+                "invalid_resource"),
+    "odd_resource_type": (b'{"resourceType": "' + CANARY.encode() + b'", "id": "c2"}', [], "not_document_reference"),
+    "odd_charset": (b'{"resourceType": "DocumentReference", "id": "c3", "status": "current", "content": '
+                    b'[{"attachment": {"contentType": "text/plain; charset=' + CANARY.encode() +
+                    b'", "data": "aGk="}}]}', [], "unsupported_content_type"),
+}
+
+
+async def test_undecodable_messages_reach_the_dead_letter_topic(kafka, triton, database, tiny_repository) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12 (1, 8): FastStream's decoder raised before handle() and the message was lost; now every message is
+    stored or dead-lettered, with an invalid-resource code for deep nesting and only fixed text in the headers."""
+    s = settings_for(kafka, triton, database, tiny_repository)
+    good = docref(f"doc-{uuid.uuid4().hex[:8]}", NOTE)
+    records = [(p, h) for p, h, _ in UNDECODABLE.values()] + [(good, [])]
+    service = await run_records(s, records, len(records), timeout=90)
+    expected_dead = sorted(r for _, _, r in UNDECODABLE.values() if r != "stored")
+    assert service.processed == len(records) - len(expected_dead)
+    dead = await read_dead_letters(s)
+    assert sorted(h["clinie-error-reason"] for h, _ in dead) == expected_dead
+    for headers, _ in dead:
+        assert headers["clinie-error-code"] != "E009"
+        assert CANARY not in "".join(headers.values()), "dead-letter headers hold codes and fixed text only"
+    assert rows(database, "hdr-1").get("Provenance") == 1
+
+
+async def test_oversize_payload_is_dead_lettered_without_blocking(kafka, triton, database, tiny_repository) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12 (2): a 1.5 MB not-JSON message blocked the partition (MessageSizeTooLargeError, retried forever).
+    With the producer sized for it, it is dead-lettered whole; when the producer (or broker) refuses it, a
+    truncated copy with the original's size and sha256 is written; the notes behind it are processed."""
+    import hashlib
+
+    big = b"x" * 1_500_000
+    for limit, truncated in ((16 * 1024 * 1024, False), (1024 * 1024, True)):
+        s = settings_for(kafka, triton, database, tiny_repository).model_copy(
+            update={"kafka_max_request_bytes": limit})
+        doc_id = f"doc-{uuid.uuid4().hex[:8]}"
+        service = await run_records(s, [(big, []), (docref(doc_id, NOTE), [])], 2, timeout=90)
+        assert service.dead_lettered == 1 and service.processed == 1
+        [(headers, value)] = await read_dead_letters(s)
+        assert headers["clinie-error-reason"] == "not_json"
+        if truncated:
+            assert headers["clinie-truncated"] == "true"
+            assert headers["clinie-original-bytes"] == str(len(big))
+            assert headers["clinie-original-sha256"] == hashlib.sha256(big).hexdigest()
+            assert value == big[:s.dead_letter_truncate_bytes]
+        else:
+            assert "clinie-truncated" not in headers and value == big
+
+
+async def test_note_that_times_out_is_dead_lettered_after_bounded_attempts(  # type: ignore[no-untyped-def]
+        kafka, triton, database, tiny_repository) -> None:
+    """Issue 12 (3): every Triton exception was transient and retried forever, so a note needing more than the
+    timeout stalled its partition. Now: Triton ready + request timed out -> bounded attempts, then E010."""
+    from clinie.document import Document
+    from services.extractor.main import build_backend
+
+    s = settings_for(kafka, triton, database, tiny_repository).model_copy(
+        update={"triton_timeout_s": 0.2, "max_inference_attempts": 2, "max_note_chars": 400_000})
+    slow = docref(f"slow-{uuid.uuid4().hex[:8]}", "Denies chest pain; takes aspirin 81 mg daily. " * 6000)
+    try:
+        service = await run_records(s, [(slow, []), (b"not json: proves the partition moved on", [])], 2,
+                                    timeout=120)
+        assert service.dead_lettered == 2
+        reasons = sorted(h["clinie-error-reason"] for h, _ in await read_dead_letters(s))
+        assert reasons == ["not_json", "note_timed_out"]
+        failed = service.metrics.registry.get_sample_value(
+            "clinie_failures_total", {"reason": "backend_request_failed", "kind": "transient"})
+        assert failed == 2
+    finally:  # let Triton finish the abandoned requests before other tests use it
+        _, extractor, _ = build_backend(s.model_copy(update={"triton_timeout_s": 600}))
+        await asyncio.to_thread(extractor.annotate, [Document(id="drain", text="Aspirin.", source="test")])
