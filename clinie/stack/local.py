@@ -12,8 +12,12 @@ there, from any later process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import signal
+import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +34,7 @@ from clinie.stack.process import (
     process_executable,
     terminate_process_group,
 )
+from clinie.stack.reaper import MARKER, new_stack_id, spawn_watchdog, stop_marked
 from clinie.stack.triton import TritonServer
 from clinie.storage.db import migrate
 
@@ -43,6 +48,10 @@ class LocalStack:
 
     ``up()`` launches Triton first (the slow one, 2–8 s), starts PostgreSQL and Tansu while it loads,
     then waits for Triton. If anything fails, whatever was started is stopped again.
+
+    Every process carries this stack's id, and a watchdog (``clinie.stack.reaper``) stops them all when the
+    process that called ``up()`` dies without calling ``down()`` (kill -9, SIGTERM), and reaps orphans (Triton's
+    backend stubs after tritonserver was killed) meanwhile. With ``keep_running`` it only reaps orphans.
     """
 
     def __init__(
@@ -59,11 +68,20 @@ class LocalStack:
         self.triton = TritonServer(model_repository, self.workdir / "triton", extra_args=triton_args or [])
         self.postgres = PostgresServer(self.workdir / "postgres", database_url, keep_running=keep_running)
         self.api = FhirApiServer(self.workdir / "api")
+        self.keep_running = keep_running
+        self.stack_id = new_stack_id()
+        for component in (self.kafka, self.triton, self.api):
+            component.extra_env[MARKER] = self.stack_id
+        self.watchdog: subprocess.Popen[bytes] | None = None
 
     def up(self, timeout: float = 120.0) -> None:
         """Start all three; return when every one answers (raises :class:`StackError` otherwise)."""
         started = time.monotonic()
         try:
+            if self.watchdog is None or self.watchdog.poll() is not None:
+                self.watchdog = spawn_watchdog(
+                    self.stack_id, self.workdir / "reaper.log", owner=None if self.keep_running else os.getpid(),
+                    pg_datadir=None if self.postgres.external else self.postgres.datadir)
             self.triton.launch()
             self.postgres.start()
             migrate(self.postgres.url)  # idempotent; the API and the extractor expect the schema
@@ -83,12 +101,18 @@ class LocalStack:
     def down(self) -> None:
         """Stop everything that runs (external PostgreSQL is left alone). Never raises for one failure."""
         errors: list[str] = []
+        if self.watchdog is not None:  # first: it must not race us (it exits on SIGTERM without stopping anything)
+            self.watchdog.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.watchdog.wait(10)
+            self.watchdog = None
         for component in (self.api, self.kafka, self.triton, self.postgres):
             try:
                 component.stop()
             except Exception as exc:
                 logger.exception("stopping %s failed", component.name)
                 errors.append(f"{component.name}: {exc}")
+        stop_marked(self.stack_id, timeout=5.0)  # anything a component left behind (e.g. a backend stub)
         if errors:
             raise StackError("stopping the local stack failed: " + "; ".join(errors))
 
@@ -105,6 +129,8 @@ class LocalStack:
         """What runs where: pids, ports, URLs, log paths (the content of ``stack.json``)."""
         return {
             "workdir": str(self.workdir),
+            "stack_id": self.stack_id,
+            "watchdog_pid": self.watchdog.pid if self.watchdog is not None else None,
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "env": self.env(),
             "kafka": _process_record(self.kafka, port=self.kafka.port, bootstrap_servers=self.kafka.bootstrap_servers),
@@ -195,6 +221,7 @@ def stack_up_detached(
     stack.kafka.detach()
     stack.triton.detach()
     stack.api.detach()
+    stack.watchdog = None  # keeps running: it reaps orphans until `clinie stack down`
     logger.info("local stack running in the background; details in %s", path)
     return info
 
@@ -205,11 +232,17 @@ def stack_down(workdir: Path, timeout: float = 30.0) -> None:
     if info is None:
         logger.info("no stack recorded in %s", workdir)
         return
+    watchdog = info.get("watchdog_pid")
+    if isinstance(watchdog, int) and pid_alive(watchdog):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(watchdog, signal.SIGTERM)
     for name in ("api", "kafka", "triton"):
         record = info.get(name) or {}
         if _record_alive(record):
             logger.info("stopping %s (pid %s)", name, record["pid"])
             terminate_process_group(int(record["pid"]), timeout)
+    if info.get("stack_id"):  # what the leaders left behind, even when a leader itself was killed
+        stop_marked(str(info["stack_id"]), timeout=5.0)
     postgres = info.get("postgres") or {}
     if postgres.get("mode") == "embedded" and postgres.get("datadir"):
         stop_embedded(Path(postgres["datadir"]), timeout)

@@ -74,6 +74,8 @@ class ManagedProcess:
         self.log_path = self.workdir / (log_name or f"{self.name}.log")
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        #: added to the environment at launch (``LocalStack`` puts its stack id here, see ``clinie.stack.reaper``)
+        self.extra_env: dict[str, str] = {}
 
     # -- what subclasses define -------------------------------------------------------------------------
 
@@ -127,6 +129,8 @@ class ManagedProcess:
         self._log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
         self._log.flush()
         env = self.environment()
+        if self.extra_env:
+            env = {**(os.environ if env is None else env), **self.extra_env}
         try:
             self._proc = subprocess.Popen(
                 argv,

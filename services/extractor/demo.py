@@ -105,10 +105,21 @@ def count(database_url: str, *resource_types: str) -> list[int]:
     return counts
 
 
+def _exit_on_sigterm() -> None:
+    """SIGTERM (``timeout``, a supervisor) ends the demo like Ctrl-C: the ``with LocalStack`` block stops the
+    stack. (If the demo is killed outright, the stack's watchdog stops it: ``clinie.stack.reaper``.)"""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def run_demo(input_path: Path | None = None, export_dir: Path | None = None, database_url: str | None = None,
              workdir: Path | None = None, model_repository: Path | None = None,
              timeout_s: float = 1800.0) -> dict[str, Any]:
     started = time.perf_counter()
+    _exit_on_sigterm()
     src = input_path or default_input()
     lines = [ln.rstrip(b"\n") for ln in src.read_bytes().splitlines() if ln.strip()]
     repo = model_repository or default_repository()
