@@ -12,6 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import func, select
 
+from clinie.document import Document
 from clinie.settings import ExtractorSettings
 from clinie.stack.kafka import TansuBroker, acreate_topics
 from clinie.stack.triton import TritonServer
@@ -298,22 +299,38 @@ async def test_oversize_payload_is_dead_lettered_without_blocking(kafka, triton,
 async def test_note_that_times_out_is_dead_lettered_after_bounded_attempts(  # type: ignore[no-untyped-def]
         kafka, triton, database, tiny_repository) -> None:
     """Issue 12 (3): every Triton exception was transient and retried forever, so a note needing more than the
-    timeout stalled its partition. Now: Triton ready + request timed out -> bounded attempts, then E010."""
-    from clinie.document import Document
+    timeout stalled its partition. Now: Triton ready + request failed/timed out -> bounded attempts, then E010."""
+    from clinie.errors import TransientError
     from services.extractor.main import build_backend
 
-    s = settings_for(kafka, triton, database, tiny_repository).model_copy(
-        update={"triton_timeout_s": 0.2, "max_inference_attempts": 2, "max_note_chars": 400_000})
-    slow = docref(f"slow-{uuid.uuid4().hex[:8]}", "Denies chest pain; takes aspirin 81 mg daily. " * 6000)
+    s = settings_for(kafka, triton, database, tiny_repository).model_copy(update={"max_inference_attempts": 2})
+    slow = docref(f"slow-{uuid.uuid4().hex[:8]}", "Denies chest pain; takes aspirin 81 mg daily. " * 200)
+    await acreate_topics(s.kafka_bootstrap_servers, [s.input_topic, s.dead_letter_topic])
+    service = build_service(s)
+    service.processor.extractor.backend.timeout_s = 0.05  # type: ignore[attr-defined]  # worker threads' clients
+    broker = service.create_broker()
+    await broker.start()
     try:
-        service = await run_records(s, [(slow, []), (b"not json: proves the partition moved on", [])], 2,
-                                    timeout=120)
-        assert service.dead_lettered == 2
-        reasons = sorted(h["clinie-error-reason"] for h, _ in await read_dead_letters(s))
-        assert reasons == ["not_json", "note_timed_out"]
-        failed = service.metrics.registry.get_sample_value(
-            "clinie_failures_total", {"reason": "backend_request_failed", "kind": "transient"})
-        assert failed == 2
-    finally:  # let Triton finish the abandoned requests before other tests use it
-        _, extractor, _ = build_backend(s.model_copy(update={"triton_timeout_s": 600}))
-        await asyncio.to_thread(extractor.annotate, [Document(id="drain", text="Aspirin.", source="test")])
+        await publish_records(s.kafka_bootstrap_servers, s.input_topic,
+                              [(slow, []), (b"not json: proves the partition moved on", [])])
+        await wait_for(service, 2, 120)
+    finally:
+        service.stopping.set()
+        await broker.stop()
+        # let Triton finish the abandoned requests before other tests use it
+        _, extractor, _ = build_backend(s.model_copy(update={"triton_timeout_s": 300}))
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                await asyncio.to_thread(extractor.annotate, [Document(id="drain", text="Aspirin.", source="t")])
+                break
+            except TransientError:  # batched with an abandoned request that failed
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(1)
+    assert service.dead_lettered == 2
+    reasons = sorted(h["clinie-error-reason"] for h, _ in await read_dead_letters(s))
+    assert reasons == ["not_json", "note_timed_out"]
+    failed = service.metrics.registry.get_sample_value(
+        "clinie_failures_total", {"reason": "backend_request_failed", "kind": "transient"})
+    assert failed == 2
