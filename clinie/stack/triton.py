@@ -107,7 +107,7 @@ class TritonServer(ManagedProcess):
     """
 
     name = "tritonserver"
-    default_start_timeout = 120.0
+    default_start_timeout = 300.0  # loading a torch model in the Python-backend stub takes minutes on a busy 2-core box
     default_stop_timeout = 30.0
 
     def __init__(

