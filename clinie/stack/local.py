@@ -88,7 +88,7 @@ class LocalStack:
             self.api.database_url = self.postgres.url
             self.api.launch()
             self.kafka.start()
-            self.api.wait_until_ready()
+            self.api.wait_until_ready(max(self.api.default_start_timeout, timeout - (time.monotonic() - started)))
             self.triton.wait_until_ready(max(1.0, timeout - (time.monotonic() - started)))
         except BaseException:
             try:
