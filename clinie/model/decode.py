@@ -65,9 +65,15 @@ def candidate_pairs(
     )
     if drugs.size == 0 or attrs.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    hh, tt = np.meshgrid(attrs, drugs, indexing="ij")
-    hh, tt = hh.ravel(), tt.ravel()
-    close = np.abs(spans[hh, 0] - spans[tt, 0]) <= max_distance
+    # only drugs whose start lies within max_distance of the attribute's: linear in the pairs kept, never A x D
+    order = np.argsort(spans[drugs, 0], kind="stable")
+    drugs = drugs[order]
+    drug_starts = spans[drugs, 0]
+    lo = np.searchsorted(drug_starts, spans[attrs, 0] - max_distance, side="left")
+    hi = np.searchsorted(drug_starts, spans[attrs, 0] + max_distance, side="right")
+    counts = hi - lo
+    hh = np.repeat(attrs, counts)
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    tt = drugs[np.repeat(lo, counts) + offsets]
     not_same = ~((spans[hh, 0] == spans[tt, 0]) & (spans[hh, 1] == spans[tt, 1]))
-    keep = close & not_same
-    return hh[keep].astype(np.int64), tt[keep].astype(np.int64)
+    return hh[not_same].astype(np.int64), tt[not_same].astype(np.int64)
