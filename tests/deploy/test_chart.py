@@ -3,7 +3,9 @@ Kubernetes versions, security properties of every pod, probes, network policies,
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -33,6 +35,19 @@ kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="kuberne
 CRD_KINDS = {"ScaledObject": "keda.sh/v1alpha1", "ServiceMonitor": "monitoring.coreos.com/v1"}
 
 
+@pytest.fixture(scope="module")
+def cached_schemas() -> Iterator[None]:
+    """kubernetes-validate re-reads its multi-megabyte schema files for every object; read each one once."""
+    from kubernetes_validate import utils
+
+    original = utils.schema_contents
+    utils.schema_contents = functools.cache(original)
+    try:
+        yield
+    finally:
+        utils.schema_contents = original
+
+
 def test_value_sets_present() -> None:
     assert set(VALUE_SETS) >= {"defaults", "gpu-triton", "keda", "ingress", "existing-secret", "kafka-sasl-ssl"}
 
@@ -50,7 +65,7 @@ def test_helm_lint_strict(name: str | None, kube: str) -> None:
 
 @pytest.mark.parametrize("kube", KUBE_VERSIONS)
 @pytest.mark.parametrize("name", VALUE_SETS)
-def test_manifests_validate(name: str, kube: str) -> None:
+def test_manifests_validate(name: str, kube: str, cached_schemas: None) -> None:
     """Every built-in object passes `kubernetes-validate --strict` (unknown fields are errors)."""
     docs = render(name)
     checked = 0

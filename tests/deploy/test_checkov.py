@@ -22,7 +22,7 @@ CHECKOV = Path(os.environ.get("CLINIE_CHECKOV", REPO / ".venv-tools" / "bin" / "
 # The only checks not enforced, and why (docs/deploy.md repeats this list)
 SKIPPED = {
     "CKV_K8S_43": "images by digest: the images are built by each user (no published digests); the chart takes "
-                  "image.digest, triton.image.digest and model.image.digest, and docs/deploy.md tells users to set them",
+                  "image.digest, triton.image.digest and model.image.digest; docs/deploy.md tells users to set them",
     "CKV_K8S_35": "secrets as files: the services read the database URL and Kafka SASL credentials from CLINIE_* "
                   "environment variables (pydantic-settings); JWT keys are already mounted as files",
 }

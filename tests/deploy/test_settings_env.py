@@ -90,7 +90,8 @@ def test_triton_env_is_read_by_the_model() -> None:
         docs = render(name)
         if not value_set(name).get("triton", {}).get("enabled", True):
             continue
-        env = {e["name"] for e in named(docs, "Deployment", "triton")["spec"]["template"]["spec"]["containers"][0]["env"]}
+        triton = named(docs, "Deployment", "triton")["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"] for e in triton["env"]}
         assert {n for n in env if n.startswith("CLINIE_")} <= read
         assert env - read <= {"HOME"}
 
