@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck clean
+.PHONY: venv tools demo test lint typecheck clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -17,10 +17,20 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# checkov (scans the rendered Helm chart) pins versions that conflict with .venv, so it gets its own venv.
+# Best effort: when it can't be installed, tests/deploy/test_checkov.py is skipped and says why.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+$(TOOLS_STAMP):
+	-@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS) || python3 -m venv $(TOOLS)
+	-$(TOOLS)/bin/python -m pip install -q checkov==3.3.30 && touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/clinie demo
 
-test: $(STAMP)
+test: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/ruff check clinie services tests benchmarks
 	$(BIN)/mypy clinie services
 	$(BIN)/lint-imports
@@ -33,4 +43,4 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,157 @@
+"""The environment variables the chart passes are exactly the settings the code reads.
+
+For each component, every ``CLINIE_*`` variable the chart sets (``env`` and ``envFrom`` ConfigMaps) must be a field
+of that component's pydantic-settings class, every field must be set by the chart in some value set (or be listed
+in ``NOT_PASSED`` with the reason), and the rendered values must load into the settings class without error.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+import pytest
+from pydantic_settings import BaseSettings
+
+# Where the services' settings classes live. If they move, this import is the only line to change.
+from clinie.settings import ExtractorSettings
+from services.fhir_api.settings import ApiSettings
+from tests.deploy.chart import REPO, VALUE_SETS, Manifest, env_names, named, of_kind, render, value_set
+
+pytest.importorskip("helm_python", reason="helm-python-sdk is not installed (dev extra)")
+
+SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
+    "extractor": (ExtractorSettings,),
+    "api": (ApiSettings,),
+    # `clinie db upgrade` needs only the database URL, which both services read the same way
+    "migrations": (ExtractorSettings, ApiSettings),
+}
+
+# Settings fields the chart deliberately never sets, and why
+NOT_PASSED: dict[str, dict[str, str]] = {
+    "extractor": {},
+    "api": {"jwt_public_key": "keys are mounted from a Secret as files: CLINIE_JWT_PUBLIC_KEY_FILE / _JWKS_FILE"},
+    "migrations": {},
+}
+
+# Variables outside the CLINIE_ settings that the chart sets on purpose
+OTHER_ENV = {
+    "SSL_CERT_FILE": "OpenSSL's trusted CA bundle: the Kafka brokers' CA (kafka.tls.*)",
+}
+
+
+def setting_names(cls: type[BaseSettings]) -> dict[str, str]:
+    """Environment variable name -> field name, as pydantic-settings reads them (prefix + field, or an alias)."""
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    names: dict[str, str] = {}
+    for field, info in cls.model_fields.items():
+        alias = info.validation_alias if isinstance(info.validation_alias, str) else info.alias
+        names[(alias or f"{prefix}{field}").upper()] = field
+    return names
+
+
+def test_settings_classes_are_all_known() -> None:
+    """Every pydantic-settings class in clinie/ and services/ is mapped to a chart component here."""
+    found = set()
+    for path in [*REPO.joinpath("clinie").rglob("*.py"), *REPO.joinpath("services").rglob("*.py")]:
+        found |= set(re.findall(r"^class (\w+)\([^)]*BaseSettings[^)]*\):", path.read_text(), flags=re.M))
+    known = {cls.__name__ for classes in SETTINGS.values() for cls in classes}
+    assert found == known, f"settings classes not covered by the chart cross-check: {found - known}"
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+@pytest.mark.parametrize("component", ["extractor", "api", "migrations"])
+def test_chart_env_names_are_settings(component: str, name: str) -> None:
+    allowed = set().union(*(setting_names(cls) for cls in SETTINGS[component]))
+    passed = env_names(render(name), component)
+    clinie = {n for n in passed if n.startswith("CLINIE_")}
+    assert clinie <= allowed, f"{component} gets variables no settings field reads: {sorted(clinie - allowed)}"
+    assert passed - clinie <= set(OTHER_ENV), sorted(passed - clinie - set(OTHER_ENV))
+
+
+@pytest.mark.parametrize("component", ["extractor", "api"])
+def test_every_setting_is_configurable_through_the_chart(component: str) -> None:
+    (cls,) = SETTINGS[component]
+    passed: set[str] = set()
+    for name in VALUE_SETS:
+        passed |= env_names(render(name), component)
+    names = setting_names(cls)
+    missing = {field for env, field in names.items() if env not in passed} - set(NOT_PASSED[component])
+    assert not missing, (f"{cls.__name__} fields the chart never sets: {sorted(missing)}; add them to the chart "
+                         f"(values.yaml, schema, ConfigMap) or to NOT_PASSED with the reason")
+    assert set(NOT_PASSED[component]) <= set(names.values())
+
+
+def test_triton_env_is_read_by_the_model() -> None:
+    """Triton's CLINIE_* variables are the ones the exported model.py reads."""
+    read = set(re.findall(r"os\.environ\.get\(\"(CLINIE_\w+)\"", (REPO / "clinie/serving/model_py.txt").read_text()))
+    for name in VALUE_SETS:
+        docs = render(name)
+        if not value_set(name).get("triton", {}).get("enabled", True):
+            continue
+        triton = named(docs, "Deployment", "triton")["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"] for e in triton["env"]}
+        assert {n for n in env if n.startswith("CLINIE_")} <= read
+        assert env - read <= {"HOME"}
+
+
+def _environment(docs: list[Manifest], component: str) -> dict[str, str]:
+    """The environment one component's container gets, secrets resolved from the chart's Secrets (or a stand-in)."""
+    kind = "Job" if component == "migrations" else "Deployment"
+    main = named(docs, kind, component)["spec"]["template"]["spec"]["containers"][0]
+    maps = {cm["metadata"]["name"]: cm["data"] for cm in of_kind(docs, "ConfigMap")}
+    secrets = {s["metadata"]["name"]: s.get("data") or {} for s in of_kind(docs, "Secret")}
+    env: dict[str, str] = {}
+    for source in main.get("envFrom") or []:
+        env.update(maps[source["configMapRef"]["name"]])
+    for item in main.get("env") or []:
+        if "value" in item:
+            env[item["name"]] = item["value"]
+            continue
+        ref = item["valueFrom"]["secretKeyRef"]
+        raw = secrets.get(ref["name"], {}).get(ref["key"])
+        env[item["name"]] = base64.b64decode(raw).decode() if raw else "existing-secret-value"
+    return env
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_rendered_settings_load(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The services' settings classes accept exactly what the chart renders, and agree with the pod spec."""
+    import os
+
+    docs = render(name)
+    values = value_set(name)
+    loaded: dict[str, Any] = {}
+    for component, cls in (("extractor", ExtractorSettings), ("api", ApiSettings)):
+        for key in list(os.environ):
+            if key.startswith("CLINIE_"):
+                monkeypatch.delenv(key)
+        for key, value in _environment(docs, component).items():
+            monkeypatch.setenv(key, value)
+        loaded[component] = cls(_env_file=None)  # type: ignore[call-arg]
+    extractor: ExtractorSettings = loaded["extractor"]
+    api: ApiSettings = loaded["api"]
+    assert extractor.kafka_bootstrap_servers == values["kafka"]["bootstrapServers"]
+    assert str(extractor.model_repository) == "/models"
+    pod = named(docs, "Deployment", "extractor")["spec"]["template"]["spec"]["containers"][0]
+    assert [p["containerPort"] for p in pod["ports"]] == [extractor.metrics_port]
+    if extractor.backend == "triton":
+        assert extractor.triton_url == "rel-clinie-triton.clinie.svc:8000"
+    if "sasl" in values["kafka"]:
+        assert extractor.kafka_sasl_mechanism == values["kafka"]["sasl"]["mechanism"]
+        assert extractor.kafka_security_protocol == values["kafka"]["securityProtocol"]
+        assert extractor.kafka_sasl_password
+    api_pod = named(docs, "Deployment", "api")["spec"]["template"]["spec"]
+    assert [p["containerPort"] for p in api_pod["containers"][0]["ports"]] == [api.api_port]
+    assert api.api_host == "0.0.0.0"
+    assert api.auth_enabled is True
+    mounts = {m["mountPath"] for m in api_pod["containers"][0]["volumeMounts"]}
+    assert str(api.export_dir) in mounts
+    key_file = api.jwt_public_key_file or api.jwt_jwks_file
+    if key_file is not None:
+        assert str(key_file.parent) in mounts
+        jwt_volume = next(v for v in api_pod["volumes"] if v["name"] == "jwt")
+        assert jwt_volume["secret"]["items"][0]["path"] == key_file.name
+    else:
+        assert api.jwt_jwks_url
