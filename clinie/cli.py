@@ -1,25 +1,85 @@
-"""``clinie`` command line: train, evaluate, predict, export, demo, stack, serve."""
+"""``clinie`` command line: annotate, publish, demo, stack, serve, db, train, evaluate, export.
+
+Errors with a stable code (``clinie.errors``) end a command with one line on stderr, ``clinie: error [E301] ...``,
+and exit status 1, never a traceback.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shlex
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-app = typer.Typer(help="clinie: clinical notes to structured FHIR.", no_args_is_help=True, add_completion=False)
-stack_app = typer.Typer(help="Start/stop the local Kafka (Tansu), tritonserver and PostgreSQL.", no_args_is_help=True)
-serve_app = typer.Typer(help="Run a service in the foreground.", no_args_is_help=True)
+from clinie.cli_annotate import OutputFormat, run_annotate
+from clinie.errors import ClinieError, ErrorCode
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+app = typer.Typer(help="clinie: clinical notes to structured FHIR.", no_args_is_help=True, add_completion=False,
+                  context_settings=CONTEXT, pretty_exceptions_show_locals=False)
+stack_app = typer.Typer(help="Start/stop the local Kafka (Tansu), tritonserver and PostgreSQL.", no_args_is_help=True,
+                        context_settings=CONTEXT)
+serve_app = typer.Typer(help="Run a service in the foreground.", no_args_is_help=True, context_settings=CONTEXT)
+db_app = typer.Typer(help="Database schema (Alembic migrations) of an existing PostgreSQL.", no_args_is_help=True,
+                     context_settings=CONTEXT)
 app.add_typer(stack_app, name="stack")
 app.add_typer(serve_app, name="serve")
 experiment_app = typer.Typer(help="Training-data experiments (same model and budget, different mixtures).",
-                             no_args_is_help=True)
+                             no_args_is_help=True, context_settings=CONTEXT)
 app.add_typer(experiment_app, name="experiment")
+app.add_typer(db_app, name="db")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(code: ErrorCode, message: str) -> typer.Exit:
+    """Print the one-line error and return the exit to raise."""
+    typer.echo(f"clinie: error [{code.value}] {message}", err=True)
+    return typer.Exit(1)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn coded errors and settings validation errors into one line on stderr and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from pydantic import ValidationError
+
+        try:
+            return func(*args, **kwargs)
+        except ClinieError as err:
+            raise fail(err.code, err.message) from None
+        except ValidationError as err:  # settings from CLINIE_* variables
+            where = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or e.get('ctx', {}).get('field', '')}: {e['msg']}"
+                              for e in err.errors(include_url=False, include_input=False)[:3])
+            raise fail(ErrorCode.BAD_SETTINGS, f"invalid {err.title}: {where}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"clinie {version('clinie')}")
+        except PackageNotFoundError:
+            typer.echo("clinie (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """clinie: clinical notes to structured FHIR."""
 
 DEFAULT_STACK_DIR = Path(".clinie/stack")
 
@@ -54,24 +114,41 @@ def train(
 
 
 @app.command()
+@friendly_errors
+def annotate(
+    inputs: Annotated[list[str], typer.Argument(
+        help="Notes: .txt files, folders (searched recursively with --glob), quoted globs, '-' for stdin, "
+             "interchange JSONL, FHIR DocumentReference NDJSON or Bundles.", show_default=False)],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write (default: stdout). With "
+                                                "--format fhir, an existing folder gets one <id>.json per note.")]
+    = None,
+    fmt: Annotated[OutputFormat, typer.Option("-f", "--format", help="jsonl: interchange JSONL; fhir: one FHIR R4 "
+                                              "transaction Bundle per note (what the service stores); html: a "
+                                              "self-contained page with highlighted spans and relation arcs.")]
+    = OutputFormat.jsonl,
+    glob: Annotated[str, typer.Option("--glob", help="Files to take from a folder (recursive with **).")]
+    = "**/*.txt",
+    patient: Annotated[str | None, typer.Option(help="Patient id for notes given as plain text (FHIR subject).")]
+    = None,
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: latest in model_repo/).")] = None,
+    batch_windows: Annotated[int, typer.Option(help="Windows per model call.")] = 32,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Annotate notes with the in-process model; write interchange JSONL, FHIR Bundles or an HTML page."""
+    raise typer.Exit(run_annotate(inputs, output, fmt, pattern=glob, model=model, patient=patient,
+                                  batch_windows=batch_windows, quiet=quiet))
+
+
+@app.command(help="Older name of `clinie annotate IN -o OUT` (kept for scripts).")
+@friendly_errors
 def predict(
-    input_path: Annotated[Path, typer.Argument(help="JSONL with at least id and text per line.")],
+    input_path: Annotated[str, typer.Argument(help="Notes: a .txt file, a folder, '-', JSONL or FHIR NDJSON.")],
     output_path: Annotated[Path, typer.Argument(help="Interchange JSONL with entities and relations.")],
     model: Annotated[Path | None, typer.Option(help="Model directory (default: latest in model_repo/).")] = None,
     batch_windows: Annotated[int, typer.Option(help="Windows per model call.")] = 32,
 ) -> None:
-    """Annotate notes of any length with the in-process backend."""
-    from clinie.backends.torch_backend import TorchBackend
-    from clinie.io import iter_documents, write_documents
-    from clinie.pipeline import Extractor
-
-    model_dir = model or _default_model_dir()
-    backend = TorchBackend.from_dir(model_dir)
-    extractor = Extractor(backend, backend.tokenizer, backend.net.config, batch_windows=batch_windows)
-    started = time.perf_counter()
-    n = write_documents(output_path, extractor.pipe(d.without_annotations() for d in iter_documents(input_path)))
-    typer.echo(f"{n} documents annotated with {model_dir} in {time.perf_counter() - started:.1f}s -> {output_path}",
-               err=True)
+    raise typer.Exit(run_annotate([input_path], output_path, OutputFormat.jsonl, model=model,
+                                  batch_windows=batch_windows))
 
 
 @app.command()

@@ -23,6 +23,12 @@ class ErrorCode(StrEnum):
     # infrastructure (transient: retried)
     BACKEND_UNAVAILABLE = "E201"
     STORAGE_UNAVAILABLE = "E202"
+    # command line input and configuration (the CLI prints one line and exits non-zero)
+    INPUT_NOT_FOUND = "E301"
+    INPUT_UNREADABLE = "E302"
+    NO_INPUT = "E303"
+    BAD_SETTINGS = "E304"
+    OUTPUT_UNWRITABLE = "E305"
 
 
 class ClinieError(Exception):
