@@ -6,12 +6,14 @@ and exit status 1, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import shlex
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -225,9 +227,11 @@ def export_cmd(
 
 
 @app.command()
+@friendly_errors
 def demo(
-    input_path: Annotated[Path | None, typer.Option("--input", help="DocumentReference NDJSON "
-                                                    "(default: the 196 Synthea notes shipped in the package).")] = None,
+    input_path: Annotated[Path | None, typer.Option("--input", help="DocumentReference NDJSON, .txt notes or a "
+                                                    "folder (default: the 196 Synthea notes shipped in the "
+                                                    "package).")] = None,
     export_dir: Annotated[
         Path | None, typer.Option("--export", help="Write <Type>.ndjson of the results here.")
     ] = None,
@@ -235,29 +239,98 @@ def demo(
                                                      help="Use this PostgreSQL instead of an embedded one.")] = None,
     workdir: Annotated[Path | None, typer.Option(help="Where the stack keeps logs and data (default: a temp dir).")]
     = None,
+    allow_dead_letters: Annotated[bool, typer.Option(
+        help="Exit 0 even when notes were dead-lettered (their reasons are still printed).")] = False,
+    patient: Annotated[str | None, typer.Option(help="Patient id for notes given as plain text.")] = None,
 ) -> None:
-    """Run the whole job on the local stack; print a JSON summary as the last line."""
+    """Run the whole job on the local stack; print a JSON summary as the last line.
+
+    Exits 1 when any note was dead-lettered (each reason is printed on stderr), unless --allow-dead-letters.
+    SIGTERM stops everything it started, as Ctrl-C does."""
     from services.extractor.demo import run_demo
     from services.extractor.logs import configure_logging
 
     configure_logging("WARNING")
-    summary = run_demo(input_path, export_dir, database_url, workdir)
+    source = _demo_input(input_path, patient)
+    with _terminate_as_interrupt():
+        summary = run_demo(source, export_dir, database_url, workdir)
+    for d in summary.get("dead_letters", []):
+        typer.echo(f"clinie: dead-lettered (offset {d.get('source_offset')}) [{d.get('code')}] {d.get('message')}",
+                   err=True)
     print(json.dumps(summary), flush=True)
+    if summary.get("dead_lettered") and not allow_dead_letters:
+        typer.echo(f"clinie: {summary['dead_lettered']} note(s) dead-lettered (reasons above)", err=True)
+        raise typer.Exit(1)
+
+
+def _demo_input(input_path: Path | None, patient: str | None) -> Path | None:
+    """NDJSON is used as it is; plain-text notes (a .txt file or a folder) are wrapped into DocumentReferences."""
+    if input_path is None:
+        return None
+    if input_path.is_file() and input_path.suffix.lower() in (".ndjson", ".jsonl", ".json"):
+        return input_path
+    import tempfile
+
+    from clinie.annotate.sources import RecordError
+    from clinie.cli_ops import messages
+
+    lines = []
+    for m in messages([str(input_path)], "**/*.txt", patient):
+        if isinstance(m, RecordError):
+            raise ClinieError(m.error.code, str(m))
+        lines.append(m.value)
+    tmp = Path(tempfile.mkdtemp(prefix="clinie-demo-input-")) / "notes.ndjson"
+    tmp.write_bytes(b"\n".join(lines) + b"\n")
+    return tmp
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered like Ctrl-C so the same clean-up runs (context managers stop what was started)."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    def on_term(signum: int, frame: object) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except _Terminated:
+        typer.echo("clinie: terminated (SIGTERM); everything started was stopped", err=True)
+        raise typer.Exit(128 + signal.SIGTERM) from None
+    except KeyboardInterrupt:
+        typer.echo("clinie: interrupted; everything started was stopped", err=True)
+        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @stack_app.command("up")
+@friendly_errors
 def stack_up(
-    workdir: Annotated[Path, typer.Option()] = DEFAULT_STACK_DIR,
-    database_url: Annotated[str | None, typer.Option(envvar="CLINIE_DATABASE_URL")] = None,
+    workdir: Annotated[Path, typer.Option(help="Where the stack keeps logs, data and stack.json.")]
+    = DEFAULT_STACK_DIR,
+    database_url: Annotated[str | None, typer.Option(envvar="CLINIE_DATABASE_URL",
+                                                     help="Use this PostgreSQL instead of an embedded one.")] = None,
 ) -> None:
-    """Start Kafka, Triton, PostgreSQL and the FHIR API (auth off) in the background; print their CLINIE_* settings."""
+    """Start Kafka, Triton, PostgreSQL and the FHIR API (auth off) in the background; print their CLINIE_* settings.
+
+    Creates the input and dead-letter topics. Run the extractor against it with
+    `eval "$(clinie stack up)"; clinie serve extractor` (see docs/operations.md)."""
     from clinie.model.repository import default_repository
+    from clinie.settings import ExtractorSettings
+    from clinie.stack.kafka import create_topics
     from clinie.stack.local import stack_up_detached
 
-    state = stack_up_detached(workdir, default_repository(), database_url)
+    with _terminate_as_interrupt():
+        state = stack_up_detached(workdir, default_repository(), database_url)
     env = state.get("env", {})
+    defaults = ExtractorSettings(_env_file=None)  # type: ignore[call-arg]
+    create_topics(env["CLINIE_KAFKA_BOOTSTRAP_SERVERS"], [defaults.input_topic, defaults.dead_letter_topic])
     for k, v in env.items():
         typer.echo(f"export {k}={shlex.quote(v)}")
+    typer.echo("export CLINIE_BACKEND=triton")
 
 
 @stack_app.command("down")
@@ -281,6 +354,7 @@ def stack_status(workdir: Annotated[Path, typer.Option()] = DEFAULT_STACK_DIR) -
 
 
 @serve_app.command("extractor")
+@friendly_errors
 def serve_extractor() -> None:
     """The Kafka consumer (settings from CLINIE_* environment variables)."""
     from clinie.settings import ExtractorSettings
@@ -290,12 +364,100 @@ def serve_extractor() -> None:
 
 
 @serve_app.command("api")
+@friendly_errors
 def serve_api() -> None:
     """The FHIR search API (settings from CLINIE_* environment variables)."""
     from services.fhir_api.app import run
     from services.fhir_api.settings import ApiSettings
 
     run(ApiSettings())
+
+
+def _db_url(url: str | None) -> str:
+    if url:
+        return url
+    from clinie.settings import ExtractorSettings
+
+    return ExtractorSettings().database_url
+
+
+DbUrl = Annotated[str | None, typer.Option("--database-url", envvar="CLINIE_DATABASE_URL", show_default=False,
+                                           help="SQLAlchemy/libpq URL (default: CLINIE_DATABASE_URL).")]
+
+
+@db_app.command("upgrade")
+@friendly_errors
+def db_upgrade(
+    database_url: DbUrl = None,
+    revision: Annotated[str, typer.Option(help="Target migration.")] = "head",
+) -> None:
+    """Create or upgrade clinie's tables (alembic upgrade); safe to run again, and from several hosts at once."""
+    from clinie.cli_ops import upgrade
+
+    before, after = upgrade(_db_url(database_url), revision)
+    typer.echo(f"database schema: {before or '(empty)'} -> {after}" if before != after
+               else f"database schema already at {after}")
+
+
+@db_app.command("current")
+@friendly_errors
+def db_current(database_url: DbUrl = None) -> None:
+    """Print the database's migration and whether it is the newest; exit 1 when `clinie db upgrade` is needed."""
+    from clinie.cli_ops import current_revision, head_revision
+
+    current, head = current_revision(_db_url(database_url)), head_revision()
+    typer.echo(f"{current or '(none)'}{' (head)' if current == head else f' (head is {head})'}")
+    if current != head:
+        typer.echo("clinie: run `clinie db upgrade`", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly_errors
+def publish(
+    inputs: Annotated[list[str], typer.Argument(
+        help="DocumentReference NDJSON/JSON/Bundles (sent as they are), or .txt notes, folders, '-' (wrapped into "
+             "DocumentReferences).", show_default=False)],
+    patient: Annotated[str | None, typer.Option(help="Patient id for notes given as plain text (subject).")] = None,
+    encounter: Annotated[str | None, typer.Option(help="Encounter id for notes given as plain text.")] = None,
+    topic: Annotated[str | None, typer.Option(help="Topic (default: CLINIE_INPUT_TOPIC).")] = None,
+    bootstrap_servers: Annotated[str | None, typer.Option(
+        help="Kafka bootstrap servers (default: CLINIE_KAFKA_BOOTSTRAP_SERVERS).")] = None,
+    glob: Annotated[str, typer.Option("--glob", help="Files to take from a folder.")] = "**/*.txt",
+) -> None:
+    """Send notes to the extractor's Kafka topic (security from the CLINIE_KAFKA_* settings).
+
+    Every DocumentReference is checked as the service checks it first; one that would be dead-lettered is
+    reported and not sent (exit 1)."""
+    import asyncio
+
+    from clinie.annotate.sources import RecordError
+    from clinie.cli_ops import Message, messages, send
+    from clinie.settings import ExtractorSettings
+
+    overrides: dict[str, str] = {}
+    if bootstrap_servers:
+        overrides["kafka_bootstrap_servers"] = bootstrap_servers
+    settings = ExtractorSettings(**overrides)  # type: ignore[arg-type]
+    batch: list[Message] = []
+    errors = 0
+    for m in messages(inputs, glob, patient, encounter):
+        if isinstance(m, RecordError):
+            typer.echo(f"clinie: not sent {m}", err=True)
+            errors += 1
+        else:
+            batch.append(m)
+    if not batch:
+        raise ClinieError(ErrorCode.NO_INPUT, "nothing to send")
+    if any(not (m.value.find(b'"subject"') + 1) for m in batch) and patient is None:
+        typer.echo("clinie: note: notes without a patient are stored with an unknown subject (use --patient)",
+                   err=True)
+    target = topic or settings.input_topic
+    sent = asyncio.run(send(settings, target, batch))
+    typer.echo(f"clinie: sent {sent} DocumentReference(s) to {target} at {settings.kafka_bootstrap_servers}: "
+               + ", ".join(m.key.decode() for m in batch[:10]) + (" ..." if len(batch) > 10 else ""), err=True)
+    if errors:
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover

@@ -79,7 +79,7 @@ def run_annotate(
     batch_windows: int = 32,
     quiet: bool = False,
 ) -> int:
-    """Annotate ``inputs`` and write ``output`` in ``fmt``; returns the exit status (0, or 1 if records were skipped)."""
+    """Annotate ``inputs`` and write ``output`` in ``fmt``; returns the exit status (1: records skipped)."""
     from clinie.annotate.sources import NoteInput, RecordError, read_inputs
 
     items = read_inputs(inputs, pattern)
@@ -98,8 +98,8 @@ def run_annotate(
             kept.append(NoteInput(sn.document, n.origin, sn))
             kept_sources.append(sn)
         notes, sources = kept, kept_sources
-    for err in errors:
-        _echo(f"clinie: skipped {err}")
+    for rec in errors:
+        _echo(f"clinie: skipped {rec}")
     if not notes:
         raise ClinieError(ErrorCode.NO_INPUT, "no note could be read from the input" if errors else "no note given")
     if output is not None and str(output) != "-" and output.is_dir() and fmt is not OutputFormat.fhir:
@@ -127,10 +127,10 @@ def run_annotate(
     n_ents = n_rels = 0
     try:
         if fmt is OutputFormat.fhir and output is not None and output.is_dir():
-            for sn, doc in zip(sources, annotated(), strict=True):
-                assert sn is not None
-                with atomic_output(output / f"{sn.resource_id}.json") as fh:
-                    fh.write(_bundle_json(sn, doc, backend.model_version, indent=2) + "\n")
+            for src, doc in zip(sources, annotated(), strict=True):
+                assert src is not None
+                with atomic_output(output / f"{src.resource_id}.json") as fh:
+                    fh.write(_bundle_json(src, doc, backend.model_version, indent=2) + "\n")
                 n_ents, n_rels = n_ents + len(doc.entities), n_rels + len(doc.relations)
         else:
             with atomic_output(output) as fh:
@@ -141,10 +141,10 @@ def run_annotate(
                     n_ents, n_rels = sum(len(d.entities) for d in docs), sum(len(d.relations) for d in docs)
                     fh.write(render_html(docs, title=f"clinie annotations ({backend.model_version})"))
                 else:
-                    for sn, doc in zip(sources, annotated(), strict=True):
+                    for src, doc in zip(sources, annotated(), strict=True):
                         if fmt is OutputFormat.fhir:
-                            assert sn is not None
-                            fh.write(_bundle_json(sn, doc, backend.model_version) + "\n")
+                            assert src is not None
+                            fh.write(_bundle_json(src, doc, backend.model_version) + "\n")
                         else:
                             from clinie.io import document_to_json
 

@@ -34,12 +34,12 @@ h1{font-size:1.4em}h2{font-size:1.1em;margin-top:2.5em;border-bottom:1px solid #
 .legend span{display:inline-block;margin:0 .5em .3em 0;padding:.1em .5em;border-radius:.3em;font-size:.85em}
 .note{position:relative}
 .text{position:relative;white-space:pre-wrap;line-height:3.6;font-size:1em;padding-top:1.2em;z-index:1}
-mark.ent{background:var(--c);padding:.25em .35em;margin:0 .1em;border-radius:.35em;line-height:1;
- box-decoration-break:clone;-webkit-box-decoration-break:clone}
+mark.ent{background:var(--c);padding:.25em .35em;margin:0 .1em;border-radius:.35em;line-height:1.3;
+ display:inline-block;white-space:normal}
 mark.ent mark.ent{padding:.1em .2em}
 mark.neg{text-decoration:line-through;text-decoration-thickness:2px;outline:2px dashed #b00;outline-offset:1px}
 .tag{font-size:.62em;font-weight:700;text-transform:uppercase;letter-spacing:.03em;margin-left:.35em;
- vertical-align:middle;color:#333;text-decoration:none;display:inline-block}
+ vertical-align:middle;color:#333;text-decoration:none;display:inline-block;white-space:nowrap}
 .neg>.tag::after{content:" \\00ac negated";color:#b00}
 svg.arcs{position:absolute;left:0;top:0;pointer-events:none;overflow:visible;z-index:2}
 svg.arcs path{fill:none;stroke:#555;stroke-width:1.3}

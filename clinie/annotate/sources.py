@@ -52,6 +52,7 @@ class NoteInput:
     document: Document
     origin: str  # "path", "path:line" or "-:line", for messages
     note: SourceNote | None = None
+    raw: dict[str, Any] | None = None  # the DocumentReference as read (``clinie publish`` sends it as it is)
 
     def source_note(self, patient: str | None = None, encounter: str | None = None) -> SourceNote:
         """The note as the service would see it: a DocumentReference (plain text is wrapped into one first)."""
@@ -87,9 +88,10 @@ def document_reference_from_text(
     encounter: str | None = None,
     date: datetime | None = None,
 ) -> DocumentReference:
-    """A current, ``text/plain; charset=utf-8`` DocumentReference holding ``text`` (base64), for ``Patient/<patient>``."""
+    """A current ``text/plain; charset=utf-8`` DocumentReference holding ``text`` (base64) for ``Patient/<patient>``."""
     ref = _ref(patient, "Patient")
-    attachment = Attachment(contentType="text/plain; charset=utf-8", data=base64.b64encode(text.encode("utf-8")).decode("ascii"))
+    data64 = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    attachment = Attachment(contentType="text/plain; charset=utf-8", data=data64)
     data: dict[str, Any] = {"id": fhir_id(doc_id), "status": "current",
                             "content": [DocumentReferenceContent(attachment=attachment)]}
     if ref is not None:
@@ -235,7 +237,7 @@ def _from_object(obj: Any, origin: str) -> Iterator[NoteInput | RecordError]:
                 yield from _from_object(res, f"{origin}#entry{i}")
         elif rtype is not None:
             note = parse_document_reference(obj)
-            yield NoteInput(note.document, origin, note)
+            yield NoteInput(note.document, origin, note, raw=obj)
         else:
             doc = document_from_json(obj).without_annotations()
             yield NoteInput(replace(doc, source=doc.source or "interchange"), origin)
