@@ -53,10 +53,14 @@ def friendly_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from pydantic import ValidationError
 
+        from clinie.stack.process import StackError
+
         try:
             return func(*args, **kwargs)
         except ClinieError as err:
             raise fail(err.code, err.message) from None
+        except StackError as err:  # what failed, and the tail of its log
+            raise fail(ErrorCode.STACK_FAILED, str(err)) from None
         except ValidationError as err:  # settings from CLINIE_* variables
             where = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or e.get('ctx', {}).get('field', '')}: {e['msg']}"
                               for e in err.errors(include_url=False, include_input=False)[:3])
@@ -435,6 +439,7 @@ def publish(
     from clinie.cli_ops import Message, messages, send
     from clinie.settings import ExtractorSettings
 
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its connection errors become one coded line below
     overrides: dict[str, str] = {}
     if bootstrap_servers:
         overrides["kafka_bootstrap_servers"] = bootstrap_servers

@@ -29,6 +29,7 @@ class ErrorCode(StrEnum):
     NO_INPUT = "E303"
     BAD_SETTINGS = "E304"
     OUTPUT_UNWRITABLE = "E305"
+    STACK_FAILED = "E306"  # a local stack component (clinie stack up / demo) did not start
 
 
 class ClinieError(Exception):
