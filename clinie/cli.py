@@ -1,25 +1,91 @@
-"""``clinie`` command line: train, evaluate, predict, export, demo, stack, serve."""
+"""``clinie`` command line: annotate, publish, demo, stack, serve, db, train, evaluate, export.
+
+Errors with a stable code (``clinie.errors``) end a command with one line on stderr, ``clinie: error [E301] ...``,
+and exit status 1, never a traceback.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import shlex
+import signal
 import sys
-import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-app = typer.Typer(help="clinie: clinical notes to structured FHIR.", no_args_is_help=True, add_completion=False)
-stack_app = typer.Typer(help="Start/stop the local Kafka (Tansu), tritonserver and PostgreSQL.", no_args_is_help=True)
-serve_app = typer.Typer(help="Run a service in the foreground.", no_args_is_help=True)
+from clinie.cli_annotate import OutputFormat, run_annotate
+from clinie.errors import ClinieError, ErrorCode
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+app = typer.Typer(help="clinie: clinical notes to structured FHIR.", no_args_is_help=True, add_completion=False,
+                  context_settings=CONTEXT, pretty_exceptions_show_locals=False)
+stack_app = typer.Typer(help="Start/stop the local Kafka (Tansu), tritonserver and PostgreSQL.", no_args_is_help=True,
+                        context_settings=CONTEXT)
+serve_app = typer.Typer(help="Run a service in the foreground.", no_args_is_help=True, context_settings=CONTEXT)
+db_app = typer.Typer(help="Database schema (Alembic migrations) of an existing PostgreSQL.", no_args_is_help=True,
+                     context_settings=CONTEXT)
 app.add_typer(stack_app, name="stack")
 app.add_typer(serve_app, name="serve")
 experiment_app = typer.Typer(help="Training-data experiments (same model and budget, different mixtures).",
-                             no_args_is_help=True)
+                             no_args_is_help=True, context_settings=CONTEXT)
 app.add_typer(experiment_app, name="experiment")
+app.add_typer(db_app, name="db")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(code: ErrorCode, message: str) -> typer.Exit:
+    """Print the one-line error and return the exit to raise."""
+    typer.echo(f"clinie: error [{code.value}] {message}", err=True)
+    return typer.Exit(1)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn coded errors and settings validation errors into one line on stderr and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from pydantic import ValidationError
+
+        from clinie.stack.process import StackError
+
+        try:
+            return func(*args, **kwargs)
+        except ClinieError as err:
+            raise fail(err.code, err.message) from None
+        except StackError as err:  # what failed, and the tail of its log
+            raise fail(ErrorCode.STACK_FAILED, str(err)) from None
+        except ValidationError as err:  # settings from CLINIE_* variables
+            where = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or e.get('ctx', {}).get('field', '')}: {e['msg']}"
+                              for e in err.errors(include_url=False, include_input=False)[:3])
+            raise fail(ErrorCode.BAD_SETTINGS, f"invalid {err.title}: {where}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"clinie {version('clinie')}")
+        except PackageNotFoundError:
+            typer.echo("clinie (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """clinie: clinical notes to structured FHIR."""
 
 DEFAULT_STACK_DIR = Path(".clinie/stack")
 
@@ -54,24 +120,41 @@ def train(
 
 
 @app.command()
+@friendly_errors
+def annotate(
+    inputs: Annotated[list[str], typer.Argument(
+        help="Notes: .txt files, folders (searched recursively with --glob), quoted globs, '-' for stdin, "
+             "interchange JSONL, FHIR DocumentReference NDJSON or Bundles.", show_default=False)],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write (default: stdout). With "
+                                                "--format fhir, an existing folder gets one <id>.json per note.")]
+    = None,
+    fmt: Annotated[OutputFormat, typer.Option("-f", "--format", help="jsonl: interchange JSONL; fhir: one FHIR R4 "
+                                              "transaction Bundle per note (what the service stores); html: a "
+                                              "self-contained page with highlighted spans and relation arcs.")]
+    = OutputFormat.jsonl,
+    glob: Annotated[str, typer.Option("--glob", help="Files to take from a folder (recursive with **).")]
+    = "**/*.txt",
+    patient: Annotated[str | None, typer.Option(help="Patient id for notes given as plain text (FHIR subject).")]
+    = None,
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: latest in model_repo/).")] = None,
+    batch_windows: Annotated[int, typer.Option(help="Windows per model call.")] = 32,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Annotate notes with the in-process model; write interchange JSONL, FHIR Bundles or an HTML page."""
+    raise typer.Exit(run_annotate(inputs, output, fmt, pattern=glob, model=model, patient=patient,
+                                  batch_windows=batch_windows, quiet=quiet))
+
+
+@app.command(help="Older name of `clinie annotate IN -o OUT` (kept for scripts).")
+@friendly_errors
 def predict(
-    input_path: Annotated[Path, typer.Argument(help="JSONL with at least id and text per line.")],
+    input_path: Annotated[str, typer.Argument(help="Notes: a .txt file, a folder, '-', JSONL or FHIR NDJSON.")],
     output_path: Annotated[Path, typer.Argument(help="Interchange JSONL with entities and relations.")],
     model: Annotated[Path | None, typer.Option(help="Model directory (default: latest in model_repo/).")] = None,
     batch_windows: Annotated[int, typer.Option(help="Windows per model call.")] = 32,
 ) -> None:
-    """Annotate notes of any length with the in-process backend."""
-    from clinie.backends.torch_backend import TorchBackend
-    from clinie.io import iter_documents, write_documents
-    from clinie.pipeline import Extractor
-
-    model_dir = model or _default_model_dir()
-    backend = TorchBackend.from_dir(model_dir)
-    extractor = Extractor(backend, backend.tokenizer, backend.net.config, batch_windows=batch_windows)
-    started = time.perf_counter()
-    n = write_documents(output_path, extractor.pipe(d.without_annotations() for d in iter_documents(input_path)))
-    typer.echo(f"{n} documents annotated with {model_dir} in {time.perf_counter() - started:.1f}s -> {output_path}",
-               err=True)
+    raise typer.Exit(run_annotate([input_path], output_path, OutputFormat.jsonl, model=model,
+                                  batch_windows=batch_windows))
 
 
 @app.command()
@@ -148,9 +231,11 @@ def export_cmd(
 
 
 @app.command()
+@friendly_errors
 def demo(
-    input_path: Annotated[Path | None, typer.Option("--input", help="DocumentReference NDJSON "
-                                                    "(default: the 196 Synthea notes shipped in the package).")] = None,
+    input_path: Annotated[Path | None, typer.Option("--input", help="DocumentReference NDJSON, .txt notes or a "
+                                                    "folder (default: the 196 Synthea notes shipped in the "
+                                                    "package).")] = None,
     export_dir: Annotated[
         Path | None, typer.Option("--export", help="Write <Type>.ndjson of the results here.")
     ] = None,
@@ -158,29 +243,98 @@ def demo(
                                                      help="Use this PostgreSQL instead of an embedded one.")] = None,
     workdir: Annotated[Path | None, typer.Option(help="Where the stack keeps logs and data (default: a temp dir).")]
     = None,
+    allow_dead_letters: Annotated[bool, typer.Option(
+        help="Exit 0 even when notes were dead-lettered (their reasons are still printed).")] = False,
+    patient: Annotated[str | None, typer.Option(help="Patient id for notes given as plain text.")] = None,
 ) -> None:
-    """Run the whole job on the local stack; print a JSON summary as the last line."""
+    """Run the whole job on the local stack; print a JSON summary as the last line.
+
+    Exits 1 when any note was dead-lettered (each reason is printed on stderr), unless --allow-dead-letters.
+    SIGTERM stops everything it started, as Ctrl-C does."""
     from services.extractor.demo import run_demo
     from services.extractor.logs import configure_logging
 
     configure_logging("WARNING")
-    summary = run_demo(input_path, export_dir, database_url, workdir)
+    source = _demo_input(input_path, patient)
+    with _terminate_as_interrupt():
+        summary = run_demo(source, export_dir, database_url, workdir)
+    for d in summary.get("dead_letters", []):
+        typer.echo(f"clinie: dead-lettered (offset {d.get('source_offset')}) [{d.get('code')}] {d.get('message')}",
+                   err=True)
     print(json.dumps(summary), flush=True)
+    if summary.get("dead_lettered") and not allow_dead_letters:
+        typer.echo(f"clinie: {summary['dead_lettered']} note(s) dead-lettered (reasons above)", err=True)
+        raise typer.Exit(1)
+
+
+def _demo_input(input_path: Path | None, patient: str | None) -> Path | None:
+    """NDJSON is used as it is; plain-text notes (a .txt file or a folder) are wrapped into DocumentReferences."""
+    if input_path is None:
+        return None
+    if input_path.is_file() and input_path.suffix.lower() in (".ndjson", ".jsonl", ".json"):
+        return input_path
+    import tempfile
+
+    from clinie.annotate.sources import RecordError
+    from clinie.cli_ops import messages
+
+    lines = []
+    for m in messages([str(input_path)], "**/*.txt", patient):
+        if isinstance(m, RecordError):
+            raise ClinieError(m.error.code, str(m))
+        lines.append(m.value)
+    tmp = Path(tempfile.mkdtemp(prefix="clinie-demo-input-")) / "notes.ndjson"
+    tmp.write_bytes(b"\n".join(lines) + b"\n")
+    return tmp
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered like Ctrl-C so the same clean-up runs (context managers stop what was started)."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    def on_term(signum: int, frame: object) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    except _Terminated:
+        typer.echo("clinie: terminated (SIGTERM); everything started was stopped", err=True)
+        raise typer.Exit(128 + signal.SIGTERM) from None
+    except KeyboardInterrupt:
+        typer.echo("clinie: interrupted; everything started was stopped", err=True)
+        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @stack_app.command("up")
+@friendly_errors
 def stack_up(
-    workdir: Annotated[Path, typer.Option()] = DEFAULT_STACK_DIR,
-    database_url: Annotated[str | None, typer.Option(envvar="CLINIE_DATABASE_URL")] = None,
+    workdir: Annotated[Path, typer.Option(help="Where the stack keeps logs, data and stack.json.")]
+    = DEFAULT_STACK_DIR,
+    database_url: Annotated[str | None, typer.Option(envvar="CLINIE_DATABASE_URL",
+                                                     help="Use this PostgreSQL instead of an embedded one.")] = None,
 ) -> None:
-    """Start Kafka, Triton, PostgreSQL and the FHIR API (auth off) in the background; print their CLINIE_* settings."""
+    """Start Kafka, Triton, PostgreSQL and the FHIR API (auth off) in the background; print their CLINIE_* settings.
+
+    Creates the input and dead-letter topics. Run the extractor against it with
+    `eval "$(clinie stack up)"; clinie serve extractor` (see docs/operations.md)."""
     from clinie.model.repository import default_repository
+    from clinie.settings import ExtractorSettings
+    from clinie.stack.kafka import create_topics
     from clinie.stack.local import stack_up_detached
 
-    state = stack_up_detached(workdir, default_repository(), database_url)
+    with _terminate_as_interrupt():
+        state = stack_up_detached(workdir, default_repository(), database_url)
     env = state.get("env", {})
+    defaults = ExtractorSettings(_env_file=None)  # type: ignore[call-arg]
+    create_topics(env["CLINIE_KAFKA_BOOTSTRAP_SERVERS"], [defaults.input_topic, defaults.dead_letter_topic])
     for k, v in env.items():
         typer.echo(f"export {k}={shlex.quote(v)}")
+    typer.echo("export CLINIE_BACKEND=triton")
 
 
 @stack_app.command("down")
@@ -204,6 +358,7 @@ def stack_status(workdir: Annotated[Path, typer.Option()] = DEFAULT_STACK_DIR) -
 
 
 @serve_app.command("extractor")
+@friendly_errors
 def serve_extractor() -> None:
     """The Kafka consumer (settings from CLINIE_* environment variables)."""
     from clinie.settings import ExtractorSettings
@@ -213,12 +368,101 @@ def serve_extractor() -> None:
 
 
 @serve_app.command("api")
+@friendly_errors
 def serve_api() -> None:
     """The FHIR search API (settings from CLINIE_* environment variables)."""
     from services.fhir_api.app import run
     from services.fhir_api.settings import ApiSettings
 
     run(ApiSettings())
+
+
+def _db_url(url: str | None) -> str:
+    if url:
+        return url
+    from clinie.settings import ExtractorSettings
+
+    return ExtractorSettings().database_url
+
+
+DbUrl = Annotated[str | None, typer.Option("--database-url", envvar="CLINIE_DATABASE_URL", show_default=False,
+                                           help="SQLAlchemy/libpq URL (default: CLINIE_DATABASE_URL).")]
+
+
+@db_app.command("upgrade")
+@friendly_errors
+def db_upgrade(
+    database_url: DbUrl = None,
+    revision: Annotated[str, typer.Option(help="Target migration.")] = "head",
+) -> None:
+    """Create or upgrade clinie's tables (alembic upgrade); safe to run again, and from several hosts at once."""
+    from clinie.cli_ops import upgrade
+
+    before, after = upgrade(_db_url(database_url), revision)
+    typer.echo(f"database schema: {before or '(empty)'} -> {after}" if before != after
+               else f"database schema already at {after}")
+
+
+@db_app.command("current")
+@friendly_errors
+def db_current(database_url: DbUrl = None) -> None:
+    """Print the database's migration and whether it is the newest; exit 1 when `clinie db upgrade` is needed."""
+    from clinie.cli_ops import current_revision, head_revision
+
+    current, head = current_revision(_db_url(database_url)), head_revision()
+    typer.echo(f"{current or '(none)'}{' (head)' if current == head else f' (head is {head})'}")
+    if current != head:
+        typer.echo("clinie: run `clinie db upgrade`", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly_errors
+def publish(
+    inputs: Annotated[list[str], typer.Argument(
+        help="DocumentReference NDJSON/JSON/Bundles (sent as they are), or .txt notes, folders, '-' (wrapped into "
+             "DocumentReferences).", show_default=False)],
+    patient: Annotated[str | None, typer.Option(help="Patient id for notes given as plain text (subject).")] = None,
+    encounter: Annotated[str | None, typer.Option(help="Encounter id for notes given as plain text.")] = None,
+    topic: Annotated[str | None, typer.Option(help="Topic (default: CLINIE_INPUT_TOPIC).")] = None,
+    bootstrap_servers: Annotated[str | None, typer.Option(
+        help="Kafka bootstrap servers (default: CLINIE_KAFKA_BOOTSTRAP_SERVERS).")] = None,
+    glob: Annotated[str, typer.Option("--glob", help="Files to take from a folder.")] = "**/*.txt",
+) -> None:
+    """Send notes to the extractor's Kafka topic (security from the CLINIE_KAFKA_* settings).
+
+    Every DocumentReference is checked as the service checks it first; one that would be dead-lettered is
+    reported and not sent (exit 1)."""
+    import asyncio
+
+    from clinie.annotate.sources import RecordError
+    from clinie.cli_ops import Message, messages, send
+    from clinie.settings import ExtractorSettings
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its connection errors become one coded line below
+    overrides: dict[str, str] = {}
+    if bootstrap_servers:
+        overrides["kafka_bootstrap_servers"] = bootstrap_servers
+    settings = ExtractorSettings(**overrides)  # type: ignore[arg-type]
+    batch: list[Message] = []
+    errors = 0
+    for m in messages(inputs, glob, patient, encounter):
+        if isinstance(m, RecordError):
+            typer.echo(f"clinie: not sent {m}", err=True)
+            errors += 1
+        else:
+            batch.append(m)
+    if not batch:
+        raise ClinieError(ErrorCode.NO_INPUT, "nothing to send")
+    if any(not (m.value.find(b'"subject"') + 1) for m in batch) and patient is None:
+        typer.echo("clinie: note: notes without a patient are stored with an unknown subject (use --patient)",
+                   err=True)
+    target = topic or settings.input_topic
+    sent = asyncio.run(send(settings, target, batch))
+    typer.echo(f"clinie: sent {sent} DocumentReference(s) to {target} at {settings.kafka_bootstrap_servers}: "
+               + ", ".join(m.key.decode() for m in batch[:10]) + (" ..." if len(batch) > 10 else ""), err=True)
+    if errors:
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover

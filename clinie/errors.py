@@ -25,6 +25,13 @@ class ErrorCode(StrEnum):
     BACKEND_UNAVAILABLE = "E201"
     STORAGE_UNAVAILABLE = "E202"
     BACKEND_REQUEST_FAILED = "E203"  # Triton answers health checks but this request failed/timed out: bounded retries
+    # command line input and configuration (the CLI prints one line and exits non-zero)
+    INPUT_NOT_FOUND = "E301"
+    INPUT_UNREADABLE = "E302"
+    NO_INPUT = "E303"
+    BAD_SETTINGS = "E304"
+    OUTPUT_UNWRITABLE = "E305"
+    STACK_FAILED = "E306"  # a local stack component (clinie stack up / demo) did not start
 
 
 class ClinieError(Exception):

@@ -6,10 +6,14 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from clinie.model.repository import DEFAULT_MODEL_NAME, default_repository
+
+KafkaProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+_SSL_FILES = ("kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file")
 
 
 def default_bind_host() -> str:
@@ -27,10 +31,20 @@ class ExtractorSettings(BaseSettings):
     consumer_group: str = "clinie-extractor"
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
-    kafka_security_protocol: str = "PLAINTEXT"
-    kafka_sasl_mechanism: str | None = None
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: str | None = None
+    kafka_security_protocol: KafkaProtocol = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (SASL over TLS).")
+    kafka_sasl_mechanism: SaslMechanism | None = Field(
+        default=None, description="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (needs a SASL_* protocol).")
+    kafka_sasl_username: str | None = Field(default=None, description="User for PLAIN and SCRAM.")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="Password for PLAIN and SCRAM.")
+    kafka_sasl_oauth_token_file: Path | None = Field(
+        default=None, description="OAUTHBEARER: file holding the access token, re-read at each (re)connect.")
+    kafka_ssl_ca_file: Path | None = Field(
+        default=None, description="PEM CA bundle that signed the brokers' certificates (default: system CAs).")
+    kafka_ssl_cert_file: Path | None = Field(default=None, description="PEM client certificate (mutual TLS).")
+    kafka_ssl_key_file: Path | None = Field(default=None, description="PEM private key of the client certificate.")
+    kafka_ssl_key_password: SecretStr | None = Field(default=None, description="Password of the encrypted key.")
+    kafka_ssl_check_hostname: bool = Field(default=True, description="Check the broker host name in its certificate.")
     # inference
     backend: Literal["triton", "torch"] = "triton"
     triton_url: str = "127.0.0.1:8000"
@@ -57,3 +71,42 @@ class ExtractorSettings(BaseSettings):
                               description="Bind address of /metrics, /healthz, /readyz: loopback unless in a pod.")
     metrics_port: int = 9464
     log_level: str = "INFO"
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().upper()
+            if value.startswith("SCRAM"):
+                value = value.replace("_", "-")
+            return value or None
+        return value
+
+    @model_validator(mode="after")
+    def _check_kafka_security(self) -> ExtractorSettings:
+        proto, mech = self.kafka_security_protocol, self.kafka_sasl_mechanism
+        if proto.startswith("SASL_") and mech is None:
+            raise ValueError(f"kafka_security_protocol {proto} needs kafka_sasl_mechanism "
+                             "(PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER)")
+        if mech is not None and not proto.startswith("SASL_"):
+            raise ValueError(f"kafka_sasl_mechanism {mech} needs kafka_security_protocol SASL_SSL (or SASL_PLAINTEXT), "
+                             f"not {proto}")
+        if mech in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"kafka_sasl_mechanism {mech} needs kafka_sasl_username and kafka_sasl_password")
+        if mech == "OAUTHBEARER" and self.kafka_sasl_oauth_token_file is None:
+            raise ValueError("kafka_sasl_mechanism OAUTHBEARER needs kafka_sasl_oauth_token_file")
+        if mech == "OAUTHBEARER" and not Path(str(self.kafka_sasl_oauth_token_file)).is_file():
+            raise ValueError(f"kafka_sasl_oauth_token_file: no such file: {self.kafka_sasl_oauth_token_file}")
+        uses_tls = proto in ("SSL", "SASL_SSL")
+        for name in _SSL_FILES:
+            path = getattr(self, name)
+            if path is None:
+                continue
+            if not uses_tls:
+                raise ValueError(f"{name} is set but kafka_security_protocol is {proto}: use SSL or SASL_SSL")
+            if not Path(path).is_file():
+                raise ValueError(f"{name}: no such file: {path}")
+        if self.kafka_ssl_key_file is not None and self.kafka_ssl_cert_file is None:
+            raise ValueError("kafka_ssl_key_file needs kafka_ssl_cert_file")
+        return self

@@ -30,6 +30,7 @@ from faststream.middlewares import AckPolicy
 
 from clinie.errors import ClinieError, ErrorCode, InvalidInputError, TransientError
 from clinie.settings import ExtractorSettings
+from services.extractor.kafka_security import faststream_security
 from services.extractor.metrics import ExtractorMetrics
 from services.extractor.processor import NoteProcessor
 
@@ -113,16 +114,10 @@ class ExtractorService:
 
     def create_broker(self) -> KafkaBroker:
         s = self.settings
-        security = None
-        if s.kafka_sasl_mechanism:
-            from faststream.security import SASLPlaintext, SASLScram256, SASLScram512
-
-            cls = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}[
-                s.kafka_sasl_mechanism.upper()]
-            security = cls(username=s.kafka_sasl_username or "", password=s.kafka_sasl_password or "",
-                           use_ssl=s.kafka_security_protocol.upper().startswith("SASL_SSL"))
+        security, extra = faststream_security(s)
         broker = KafkaBroker(s.kafka_bootstrap_servers, security=security, enable_idempotence=False,
-                             max_request_size=s.kafka_max_request_bytes, logger=logging.getLogger("faststream"))
+                             max_request_size=s.kafka_max_request_bytes, logger=logging.getLogger("faststream"),
+                             **extra)
         broker.include_router(self.router())
         self.broker = broker
         return broker

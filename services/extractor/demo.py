@@ -73,10 +73,37 @@ async def consume_until_done(settings: ExtractorSettings, expected: int, timeout
             if time.perf_counter() - started > timeout_s:
                 raise TimeoutError(f"only {done}/{expected} notes processed in {timeout_s:.0f}s")
             await asyncio.sleep(0.5)
+        progress(f"  processed {expected}/{expected} notes ({time.perf_counter() - started:.0f}s)")
     finally:
         service.stopping.set()
         await broker.stop()
     return service.processed, service.dead_lettered
+
+
+async def read_dead_letters(settings: ExtractorSettings, expected: int, timeout_s: float = 30.0
+                            ) -> list[dict[str, Any]]:
+    """The reasons of the messages on the dead-letter topic: code, reason, message and source offset (no payload)."""
+    from aiokafka import AIOKafkaConsumer
+
+    if expected == 0:
+        return []
+    consumer = AIOKafkaConsumer(settings.dead_letter_topic, bootstrap_servers=settings.kafka_bootstrap_servers,
+                                auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    out: list[dict[str, Any]] = []
+    deadline = time.perf_counter() + timeout_s
+    try:
+        while len(out) < expected and time.perf_counter() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for rec in records:
+                    h = {k: v.decode("utf-8", "replace") for k, v in rec.headers}
+                    out.append({"code": h.get("clinie-error-code"), "reason": h.get("clinie-error-reason"),
+                                "message": h.get("clinie-error-message"),
+                                "source_offset": h.get("clinie-source-offset")})
+    finally:
+        await consumer.stop()
+    return out
 
 
 def export(database_url: str, out_dir: Path) -> dict[str, int]:
@@ -144,6 +171,7 @@ def run_demo(input_path: Path | None = None, export_dir: Path | None = None, dat
         asyncio.run(publish(settings.kafka_bootstrap_servers, settings.input_topic, lines))
         progress(f"published {len(lines)} messages to {settings.input_topic}; extracting")
         processed, dead = asyncio.run(consume_until_done(settings, len(lines), timeout_s))
+        dead_letters = asyncio.run(read_dead_letters(settings, dead))
         conditions, meds = count(settings.database_url, "Condition", "MedicationStatement")
         api_url = env["CLINIE_FHIR_API_URL"]
         served = httpx.get(f"{api_url}/Condition", params={"_summary": "count"}, timeout=30).json().get("total")
@@ -153,4 +181,4 @@ def run_demo(input_path: Path | None = None, export_dir: Path | None = None, dat
             progress(f"exported {exported} to {export_dir}")
         progress("stopping the stack")
     return {"notes": processed + dead, "conditions": conditions, "medication_statements": meds,
-            "dead_lettered": dead, "seconds": round(time.perf_counter() - started, 1)}
+            "dead_lettered": dead, "dead_letters": dead_letters, "seconds": round(time.perf_counter() - started, 1)}
