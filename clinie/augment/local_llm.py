@@ -10,6 +10,7 @@ It is weak (135M parameters); it exists to prove the path end to end and to meas
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import threading
@@ -82,10 +83,8 @@ def main(argv: list[str] | None = None) -> None:
     model = LocalChatModel(args.model_dir or smollm2_path(), args.gguf_file, args.threads)
     server = ChatServer(model.respond, args.host, args.port)
     print(f"{MODEL_NAME} loaded in {time.perf_counter() - started:.0f}s; serving {server.url}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.httpd.serve_forever()
-    except KeyboardInterrupt:  # pragma: no cover
-        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

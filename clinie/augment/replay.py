@@ -11,6 +11,7 @@ with HTTP 503 (to exercise the client's retries).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import threading
 import time
@@ -143,10 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     server = replay_server(load_recordings(args.recordings), args.host, args.port)
     print(f"replaying {args.recordings} on {server.url}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.httpd.serve_forever()
-    except KeyboardInterrupt:  # pragma: no cover
-        pass
 
 
 if __name__ == "__main__":  # pragma: no cover
