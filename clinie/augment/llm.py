@@ -253,7 +253,6 @@ def _line_units(pieces: list[Piece]) -> tuple[list[Piece], list[tuple[int, int]]
             start = n + 1
     if any(q.is_entity for q in pieces[start:]):
         units.append((start, len(pieces)))
-    # a unit starts and ends at line boundaries: drop leading/trailing plain newline pieces from the range
     return pieces, units
 
 

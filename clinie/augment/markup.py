@@ -30,6 +30,7 @@ REASONS = (
     "invented_relation",
     "lost_relation",
     "split_relation",  # an attribute and its drug, on one line in the source, now on different lines
+    "extra_text",  # more non-empty lines than the source (chatter after the rewrite, a repeated paragraph)
     "no_change",
     "validator",
 )
@@ -259,13 +260,17 @@ def check_rewrite(
                 got.add((hi, ti))
         missing = source_rels - got
         if missing:
-            fail("lost_relation", ", ".join(f"{handle_name(h)} -> {handle_name(t)}" for h, t in sorted(missing)))
+            fail("lost_relation", ", ".join(f"{handle_name(a)} -> {handle_name(d)}" for a, d in sorted(missing)))
     if not reasons:
         line_of = _line_numbers(parsed.pieces)
         src_line = _line_numbers(source)
-        for h, t in sorted(source_rels):
-            if src_line[h] == src_line[t] and line_of.get(h) != line_of.get(t):
-                fail("split_relation", f"{handle_name(h)} -> {handle_name(t)}")
+        for a, d in sorted(source_rels):
+            if src_line[a] == src_line[d] and line_of.get(a) != line_of.get(d):
+                fail("split_relation", f"{handle_name(a)} -> {handle_name(d)}")
+    n_src = sum(1 for line in joined(source).split("\n") if line.strip())
+    n_new = sum(1 for line in joined(parsed.pieces).split("\n") if line.strip())
+    if n_new > n_src:
+        fail("extra_text", f"{n_new} lines for {n_src}")
     if not reasons and joined(parsed.pieces) == joined(source):
         fail("no_change", "")
     return Verdict(not reasons, reasons, details, None if reasons else merge_plain(parsed.pieces))

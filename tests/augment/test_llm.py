@@ -71,6 +71,7 @@ def test_a_faithful_rewrite_is_accepted_with_new_offsets() -> None:
         (GOOD + "\n\nRELATIONS:\ne2 -> e1\ne3 -> e1", "lost_relation"),
         (GOOD.replace("[Drug|e1 amoxicillin] ", "[Drug|e1 amoxicillin]\n"), "split_relation"),
         (MARKED, "no_change"),
+        (GOOD + "\nI made a few changes to the wording.", "extra_text"),
         ("", "empty_answer"),
     ],
 )
@@ -215,3 +216,30 @@ def test_clinie_augment_offline_end_to_end(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     outs = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(outs) == 4 and all(validate_document(d) == [] for d in outs)
+
+
+def test_llm_annotation_through_the_replay_server() -> None:
+    from clinie.augment.llm import annotate_llm, default_guidelines
+
+    notes = [{"id": "u1", "text": "Take metformin 500 mg twice a day.\nNo fever."},
+             {"id": "u2", "text": "Continue lisinopril daily."}]
+    answers = {
+        "u1": "Take [Drug|e1 metformin] [Dosage|e2 500 mg] [Frequency|e3 twice a day].\nNo [Problem+negated|e4 fever]."
+              "\n\nRELATIONS:\ne2 -> e1\ne3 -> e1",
+        "u2": "Continue [Drug|e1 lisinopril] daily and aspirin.",  # the note's text was changed: rejected
+    }
+    client = LLMClient(LLMConfig(url="", model="m"))
+    recs = {}
+    from clinie.augment.llm import ANNOTATE_FORMAT, request_key
+
+    for note in notes:
+        budget = max(128, int(len(note["text"]) / 2.0) + 256)
+        payload = client.payload([{"role": "system", "content": default_guidelines() + ANNOTATE_FORMAT},
+                                  {"role": "user", "content": note["text"]}], temperature=0.0, max_tokens=budget)
+        recs[request_key(payload)] = completion(answers[note["id"]], "m")
+    with replay_server(recs) as server:
+        stats = LLMStats()
+        outs = list(annotate_llm(notes, LLMClient(LLMConfig(url=server.url, model="m")), stats=stats))
+    assert [d["id"] for d in outs] == ["u1"]
+    assert validate_document(outs[0]) == [] and len(outs[0]["relations"]) == 2
+    assert stats.rejected["changed_text"] == 1
