@@ -50,9 +50,9 @@ class LocalChatModel:
         messages = payload.get("messages") or []
         max_tokens = int(payload.get("max_tokens") or 512)
         temperature = float(payload.get("temperature") or 0.0)
-        enc = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+        enc: Any = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                                  return_dict=True)
-        ids = enc["input_ids"]
+        ids: Any = enc["input_ids"]
         kwargs: dict[str, Any] = {"max_new_tokens": max_tokens, "attention_mask": enc.get("attention_mask")}
         if temperature > 0:
             kwargs.update(do_sample=True, temperature=temperature, top_p=float(payload.get("top_p") or 0.95))
@@ -62,8 +62,8 @@ class LocalChatModel:
             if payload.get("seed") is not None:
                 torch.manual_seed(int(payload["seed"]))
             out = self.model.generate(ids, **kwargs)
-        new = out[0, ids.shape[1] :]
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        new: Any = out[0, ids.shape[1] :]
+        text = str(self.tokenizer.decode(new, skip_special_tokens=True))
         usage = {"prompt_tokens": int(ids.shape[1]), "completion_tokens": int(new.shape[0]),
                  "total_tokens": int(ids.shape[1] + new.shape[0])}
         return completion(text, str(payload.get("model") or MODEL_NAME), usage)
