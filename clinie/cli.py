@@ -215,6 +215,11 @@ def experiment_augmentation(
     typer.echo(tables)
 
 
+from clinie.augment.command import augment_command  # noqa: E402 - one command, its options live with the module
+
+app.command("augment")(augment_command)
+
+
 @app.command("export")
 def export_cmd(
     model_dir: Annotated[Path, typer.Argument(help="A trained model directory (e.g. runs/default/best).")],
