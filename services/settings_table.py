@@ -37,6 +37,11 @@ MEANING: dict[str, str] = {
     "max_note_chars": "Longest note accepted; longer ones are dead-lettered (E007).",
     "retry_initial_s": "First wait before retrying a transient failure (doubles each time).",
     "retry_max_s": "Longest wait between retries.",
+    "max_inference_attempts": "Attempts at one note while Triton is healthy but the request fails or times out; "
+                              "then the note is dead-lettered (E010). Triton being down is retried without limit.",
+    "kafka_max_request_bytes": "Largest message the dead-letter producer sends (as large as any accepted input).",
+    "dead_letter_truncate_bytes": "When the broker still refuses a dead letter, a copy truncated to this many bytes "
+                                  "is written, with the original's size and sha256 in the headers.",
     "metrics_port": "Port of /healthz, /readyz and /metrics.",
     "log_level": "Log level (JSON lines; never note text).",
     "db_pool_size": "Database connection pool size.",

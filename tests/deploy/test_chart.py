@@ -162,8 +162,8 @@ def test_the_api_code_serves_the_probed_paths() -> None:
     """The probed paths exist in the services' code (a renamed endpoint must fail here, not in a cluster)."""
     from tests.deploy.chart import REPO
 
-    api = (REPO / "services" / "fhir_api" / "app.py").read_text()
-    assert '@app.get("/healthz"' in api and '@app.get("/metadata")' in api
+    api = (REPO / "services" / "fhir_api" / "routers" / "operational.py").read_text()
+    assert '@router.get("/healthz"' in api and '@router.get("/metadata")' in api
     extractor = (REPO / "services" / "extractor" / "main.py").read_text()
     assert '("/healthz"' in extractor and '("/readyz"' in extractor
 
@@ -208,6 +208,12 @@ def test_network_policies(name: str) -> None:
     assert migrations["ingress"] == []
 
 
+def chart_values() -> dict[str, Any]:
+    """The chart's own values.yaml (the defaults every value set is merged over)."""
+    loaded: dict[str, Any] = yaml.safe_load((CHART / "values.yaml").read_text())
+    return loaded
+
+
 @pytest.mark.parametrize("name", VALUE_SETS)
 def test_model_repository_is_mounted_not_baked(name: str) -> None:
     docs = render(name)
@@ -223,7 +229,8 @@ def test_model_repository_is_mounted_not_baked(name: str) -> None:
         if model.get("image", {}).get("digest"):
             assert image == f"clinie/clinie-model@{model['image']['digest']}"
         else:
-            assert image == "clinie/clinie-model:2"
+            tag = model.get("image", {}).get("tag") or chart_values()["model"]["image"]["tag"]
+            assert image == f"clinie/clinie-model:{tag}"
         assert init["copy-model"]["volumeMounts"] == [{"name": "model-repository", "mountPath": "/model-repository"}]
 
 
@@ -242,12 +249,12 @@ def test_model_from_a_pvc() -> None:
 def test_new_model_version_rolls_the_pods() -> None:
     """Changing only the model image tag changes the pod templates of the extractor and Triton (a rollout)."""
     before = render("defaults")
-    after = render_values(value_set("defaults") | {"model": {"image": {"tag": "3"}}})
+    after = render_values(value_set("defaults") | {"model": {"image": {"tag": "next"}}})
     for component in ("extractor", "triton"):
         old = named(before, "Deployment", component)["spec"]["template"]
         new = named(after, "Deployment", component)["spec"]["template"]
         assert old != new
-        assert new["spec"]["initContainers"][0]["image"] == "clinie/clinie-model:3"
+        assert new["spec"]["initContainers"][0]["image"] == "clinie/clinie-model:next"
     assert named(before, "Deployment", "api") == named(after, "Deployment", "api")
 
 
@@ -372,9 +379,12 @@ def test_existing_secrets_are_used_and_nothing_secret_is_rendered() -> None:
     assert env["CLINIE_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "clinie-db", "key": "url"}
     assert env["CLINIE_KAFKA_SASL_USERNAME"]["valueFrom"]["secretKeyRef"] == {"name": "clinie-kafka", "key": "username"}
     assert env["CLINIE_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "clinie-kafka", "key": "password"}
-    assert env["SSL_CERT_FILE"]["value"] == "/etc/clinie/kafka-ca/ca.crt"
-    ca = next(v for v in extractor["volumes"] if v["name"] == "kafka-ca")
-    assert ca["secret"] == {"secretName": "clinie-kafka-ca", "items": [{"key": "ca.pem", "path": "ca.crt"}]}
+    assert env["CLINIE_KAFKA_SSL_KEY_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "clinie-kafka-tls",
+                                                                              "key": "key-password"}
+    tls = next(v for v in extractor["volumes"] if v["name"] == "kafka-tls")
+    assert tls["secret"] == {"secretName": "clinie-kafka-tls", "defaultMode": 0o440,
+                             "items": [{"key": "ca.pem", "path": "ca.crt"}, {"key": "client.pem", "path": "tls.crt"},
+                                       {"key": "client-key.pem", "path": "tls.key"}]}
     assert extractor["serviceAccountName"] == "clinie-workload"
     api = named(docs, "Deployment", "api")["spec"]["template"]["spec"]
     jwt = next(v for v in api["volumes"] if v["name"] == "jwt")
@@ -387,7 +397,10 @@ def test_no_secret_value_in_a_configmap_or_pod_spec() -> None:
     """Credentials given as values end up in Secrets only."""
     for name in VALUE_SETS:
         values = value_set(name)
-        secrets = [values.get("database", {}).get("url"), values.get("kafka", {}).get("sasl", {}).get("password")]
+        kafka = values.get("kafka", {})
+        secrets = [values.get("database", {}).get("url"), kafka.get("sasl", {}).get("password"),
+                   kafka.get("sasl", {}).get("oauthToken"), kafka.get("tls", {}).get("clientKey"),
+                   kafka.get("tls", {}).get("keyPassword")]
         text = yaml.safe_dump([d for d in render(name) if d["kind"] != "Secret"])
         for secret in filter(None, secrets):
             assert secret not in text, name
@@ -395,7 +408,8 @@ def test_no_secret_value_in_a_configmap_or_pod_spec() -> None:
 
 BAD_VALUES = [
     ({"extractor": {"backend": "onnx"}}, "/extractor/backend"),
-    ({"kafka": {"securityProtocol": "SSL"}}, "/kafka/securityProtocol"),
+    ({"kafka": {"securityProtocol": "TLS"}}, "/kafka/securityProtocol"),
+    ({"kafka": {"sasl": {"mechanism": "GSSAPI"}}}, "/kafka/sasl/mechanism"),
     ({"kafka": {"bootstrapServers": "kafka"}}, "/kafka/bootstrapServers"),
     ({"api": {"replicaCount": -1}}, "/api/replicaCount"),
     ({"api": {"auth": {"jwt": {"algorithms": ["HS256"]}}}}, "/api/auth/jwt/algorithms"),
@@ -422,6 +436,10 @@ def test_schema_rejects_bad_values(bad: dict[str, Any], where: str) -> None:
     ({"extractor": {"keda": {"enabled": True}, "autoscaling": {"enabled": True}}}, "exclude each other"),
     ({"kafka": {"securityProtocol": "SASL_SSL"}}, "needs kafka.sasl.mechanism"),
     ({"kafka": {"securityProtocol": "SASL_SSL", "sasl": {"mechanism": "PLAIN"}}}, "kafka.sasl.username"),
+    ({"kafka": {"securityProtocol": "SASL_SSL", "sasl": {"mechanism": "OAUTHBEARER"}}}, "kafka.sasl.oauthToken"),
+    ({"kafka": {"tls": {"caCert": "pem"}}}, "kafka.securityProtocol is PLAINTEXT: use SSL or SASL_SSL"),
+    ({"kafka": {"securityProtocol": "SSL", "tls": {"clientCert": "pem"}}}, "clientKey go together"),
+    ({"kafka": {"securityProtocol": "SSL", "tls": {"keyPassword": "x"}}}, "without kafka.tls.clientKey"),
     ({"model": {"source": "pvc"}}, "model.pvc.existingClaim"),
 ])
 def test_inconsistent_values_fail_with_one_clear_line(change: dict[str, Any], message: str) -> None:

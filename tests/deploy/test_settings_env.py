@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,9 +37,11 @@ NOT_PASSED: dict[str, dict[str, str]] = {
 }
 
 # Variables outside the CLINIE_ settings that the chart sets on purpose
-OTHER_ENV = {
-    "SSL_CERT_FILE": "OpenSSL's trusted CA bundle: the Kafka brokers' CA (kafka.tls.*)",
-}
+OTHER_ENV: dict[str, str] = {}
+
+# Settings that name files mounted from Secrets; the settings class checks that they exist
+MOUNTED_FILES = ("CLINIE_KAFKA_SSL_CA_FILE", "CLINIE_KAFKA_SSL_CERT_FILE", "CLINIE_KAFKA_SSL_KEY_FILE",
+                 "CLINIE_KAFKA_SASL_OAUTH_TOKEN_FILE")
 
 
 def setting_names(cls: type[BaseSettings]) -> dict[str, str]:
@@ -115,19 +118,40 @@ def _environment(docs: list[Manifest], component: str) -> dict[str, str]:
     return env
 
 
+def _mounted_file(docs: list[Manifest], component: str, path: str) -> bool:
+    """``path`` is a file of a Secret volume mounted (read-only, whole volume) into the component's container."""
+    spec = named(docs, "Deployment", component)["spec"]["template"]["spec"]
+    directory, _, filename = path.rpartition("/")
+    for mount in spec["containers"][0].get("volumeMounts") or []:
+        if mount["mountPath"] == directory and "subPath" not in mount and mount.get("readOnly"):
+            volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+            return filename in {item["path"] for item in volume.get("secret", {}).get("items") or []}
+    return False
+
+
 @pytest.mark.parametrize("name", VALUE_SETS)
-def test_rendered_settings_load(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The services' settings classes accept exactly what the chart renders, and agree with the pod spec."""
+def test_rendered_settings_load(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The services' settings classes accept exactly what the chart renders, and agree with the pod spec.
+
+    Files mounted from Secrets (Kafka CA, client certificate and key, OAuth token) must exist for the settings to
+    load: each rendered path is checked against the pod's volumes, then replaced by a stand-in file here.
+    """
     import os
 
     docs = render(name)
     values = value_set(name)
     loaded: dict[str, Any] = {}
+    mounted: dict[str, str] = {}
     for component, cls in (("extractor", ExtractorSettings), ("api", ApiSettings)):
         for key in list(os.environ):
             if key.startswith("CLINIE_"):
                 monkeypatch.delenv(key)
         for key, value in _environment(docs, component).items():
+            if key in MOUNTED_FILES:
+                assert _mounted_file(docs, component, value), f"{key}={value} is not a mounted Secret file"
+                mounted[key] = value
+                value = str(tmp_path / key.lower())
+                Path(value).write_text("stand-in\n")
             monkeypatch.setenv(key, value)
         loaded[component] = cls(_env_file=None)  # type: ignore[call-arg]
     extractor: ExtractorSettings = loaded["extractor"]
@@ -138,10 +162,23 @@ def test_rendered_settings_load(name: str, monkeypatch: pytest.MonkeyPatch) -> N
     assert [p["containerPort"] for p in pod["ports"]] == [extractor.metrics_port]
     if extractor.backend == "triton":
         assert extractor.triton_url == "rel-clinie-triton.clinie.svc:8000"
+    assert extractor.metrics_host == "0.0.0.0"
+    assert extractor.kafka_security_protocol == values["kafka"].get("securityProtocol", "PLAINTEXT")
     if "sasl" in values["kafka"]:
         assert extractor.kafka_sasl_mechanism == values["kafka"]["sasl"]["mechanism"]
-        assert extractor.kafka_security_protocol == values["kafka"]["securityProtocol"]
-        assert extractor.kafka_sasl_password
+        if extractor.kafka_sasl_mechanism == "OAUTHBEARER":
+            assert mounted["CLINIE_KAFKA_SASL_OAUTH_TOKEN_FILE"] == "/etc/clinie/kafka-oauth/token"
+        else:
+            assert extractor.kafka_sasl_password
+    tls = values["kafka"].get("tls", {})
+    if tls.get("caCert") or tls.get("existingSecret"):
+        assert mounted["CLINIE_KAFKA_SSL_CA_FILE"] == "/etc/clinie/kafka-tls/ca.crt"
+    if tls.get("clientCert") or tls.get("certKey"):
+        assert mounted["CLINIE_KAFKA_SSL_CERT_FILE"] == "/etc/clinie/kafka-tls/tls.crt"
+        assert mounted["CLINIE_KAFKA_SSL_KEY_FILE"] == "/etc/clinie/kafka-tls/tls.key"
+    if tls.get("keyPassword") or tls.get("keyPasswordKey"):
+        assert extractor.kafka_ssl_key_password
+    assert extractor.kafka_ssl_check_hostname is tls.get("checkHostname", True)
     api_pod = named(docs, "Deployment", "api")["spec"]["template"]["spec"]
     assert [p["containerPort"] for p in api_pod["containers"][0]["ports"]] == [api.api_port]
     assert api.api_host == "0.0.0.0"

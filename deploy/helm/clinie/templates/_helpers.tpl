@@ -101,16 +101,35 @@ annotations:
 {{- if .Values.kafka.sasl.existingSecret -}}{{ .Values.kafka.sasl.passwordKey }}{{- else -}}kafka-sasl-password{{- end -}}
 {{- end -}}
 
-{{- define "clinie.kafkaCa.enabled" -}}
-{{- if or .Values.kafka.tls.caCert .Values.kafka.tls.existingSecret -}}true{{- end -}}
+{{- define "clinie.kafkaSasl.oauthTokenKey" -}}
+{{- if .Values.kafka.sasl.existingSecret -}}{{ .Values.kafka.sasl.oauthTokenKey }}{{- else -}}kafka-oauth-token{{- end -}}
 {{- end -}}
 
-{{- define "clinie.kafkaCa.secretName" -}}
-{{- if .Values.kafka.tls.existingSecret -}}{{ .Values.kafka.tls.existingSecret }}{{- else -}}{{ include "clinie.fullname" . }}-kafka-ca{{- end -}}
+{{/* Kafka TLS files (CA bundle, client certificate and key) mounted from one Secret under /etc/clinie/kafka-tls */}}
+{{- define "clinie.kafkaTls.secretName" -}}
+{{- if .Values.kafka.tls.existingSecret -}}{{ .Values.kafka.tls.existingSecret }}{{- else -}}{{ include "clinie.fullname" . }}-kafka-tls{{- end -}}
 {{- end -}}
 
-{{- define "clinie.kafkaCa.key" -}}
-{{- if .Values.kafka.tls.existingSecret -}}{{ .Values.kafka.tls.caKey }}{{- else -}}ca.crt{{- end -}}
+{{- define "clinie.kafkaTls.caKey" -}}
+{{- if .Values.kafka.tls.existingSecret -}}{{ .Values.kafka.tls.caKey }}{{- else if .Values.kafka.tls.caCert -}}ca.crt{{- end -}}
+{{- end -}}
+
+{{- define "clinie.kafkaTls.certKey" -}}
+{{- if .Values.kafka.tls.existingSecret -}}{{ .Values.kafka.tls.certKey }}{{- else if .Values.kafka.tls.clientCert -}}tls.crt{{- end -}}
+{{- end -}}
+
+{{- define "clinie.kafkaTls.keyKey" -}}
+{{- if include "clinie.kafkaTls.certKey" . -}}
+{{- if .Values.kafka.tls.existingSecret -}}{{ .Values.kafka.tls.keyKey }}{{- else -}}tls.key{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "clinie.kafkaTls.keyPasswordKey" -}}
+{{- if .Values.kafka.tls.existingSecret -}}{{ .Values.kafka.tls.keyPasswordKey }}{{- else if .Values.kafka.tls.keyPassword -}}key-password{{- end -}}
+{{- end -}}
+
+{{- define "clinie.kafkaTls.enabled" -}}
+{{- if or (include "clinie.kafkaTls.caKey" .) (include "clinie.kafkaTls.certKey" .) -}}true{{- end -}}
 {{- end -}}
 
 {{/* JWT verification key mounted as a file: "" when none (JWKS URL or auth off) */}}
@@ -160,8 +179,21 @@ annotations:
 {{- if and .Values.kafka.sasl.mechanism (not (hasPrefix "SASL_" .Values.kafka.securityProtocol)) -}}
 {{- fail "kafka.sasl.mechanism is set: kafka.securityProtocol must be SASL_PLAINTEXT or SASL_SSL" -}}
 {{- end -}}
-{{- if and .Values.kafka.sasl.mechanism (not .Values.kafka.sasl.existingSecret) (not (and .Values.kafka.sasl.username .Values.kafka.sasl.password)) -}}
+{{- $oauth := eq .Values.kafka.sasl.mechanism "OAUTHBEARER" -}}
+{{- if and .Values.kafka.sasl.mechanism (not $oauth) (not .Values.kafka.sasl.existingSecret) (not (and .Values.kafka.sasl.username .Values.kafka.sasl.password)) -}}
 {{- fail "kafka.sasl.username and kafka.sasl.password (or kafka.sasl.existingSecret) are required with kafka.sasl.mechanism" -}}
+{{- end -}}
+{{- if and $oauth (not .Values.kafka.sasl.existingSecret) (not .Values.kafka.sasl.oauthToken) -}}
+{{- fail "kafka.sasl.mechanism=OAUTHBEARER needs kafka.sasl.oauthToken (or kafka.sasl.existingSecret)" -}}
+{{- end -}}
+{{- if and (include "clinie.kafkaTls.enabled" .) (not (has .Values.kafka.securityProtocol (list "SSL" "SASL_SSL"))) -}}
+{{- fail (printf "kafka.tls certificates are set but kafka.securityProtocol is %s: use SSL or SASL_SSL" .Values.kafka.securityProtocol) -}}
+{{- end -}}
+{{- if and (not .Values.kafka.tls.existingSecret) (ne (not .Values.kafka.tls.clientCert) (not .Values.kafka.tls.clientKey)) -}}
+{{- fail "kafka.tls.clientCert and kafka.tls.clientKey go together (mutual TLS)" -}}
+{{- end -}}
+{{- if and (not .Values.kafka.tls.existingSecret) .Values.kafka.tls.keyPassword (not .Values.kafka.tls.clientKey) -}}
+{{- fail "kafka.tls.keyPassword is set without kafka.tls.clientKey" -}}
 {{- end -}}
 {{- if and .Values.api.enabled .Values.api.auth.enabled -}}
 {{- $jwt := .Values.api.auth.jwt -}}
