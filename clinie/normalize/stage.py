@@ -20,8 +20,8 @@ CONDITION_LABELS = ("Problem", "Reason", "ADE")
 DEFAULT_THRESHOLD = 0.5
 _SITED = frozenset({"pain", "swelling", "tenderness", "effusion", "instability", "stiffness", "edema"})
 _SITE = re.compile(
-    r"\b(?:(right|left|bilateral)\s+)?(knee|shoulder|hip|ankle|wrist|elbow|foot|hand|leg|arm|neck|back|chest|"
-    r"abdomen|abdominal|head|throat|ear|eye|sinus)\b",
+    r"\b(?:(right|left|bilateral|low|lower)\s+)?(knee|shoulder|hip|ankle|wrist|elbow|foot|hand|leg|arm|neck|back|chest|"
+    r"abdomen|abdominal|head|throat|ear|eye|sinus|calf)\b",
     re.IGNORECASE,
 )
 
@@ -49,7 +49,7 @@ class Normalizer:
 
     def _sited(self, doc: Document, e: Entity) -> Candidate | None:
         words = fold(doc.span_text(e)).split()
-        if not words or words[-1] not in _SITED or len(words) > 2:
+        if len(words) != 1 or words[0] not in _SITED:
             return None
         line_start = doc.text.rfind("\n", 0, e.start) + 1
         line_end = doc.text.find("\n", e.end)
