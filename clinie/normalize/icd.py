@@ -222,3 +222,11 @@ class IcdIndex:
 @lru_cache(maxsize=1)
 def default_index() -> IcdIndex:
     return IcdIndex.build()
+
+
+@lru_cache(maxsize=4096)
+def icd_display(code: str) -> str:
+    """The ICD-10-CM description of ``code`` ("" when unknown)."""
+    import simple_icd_10_cm as icd
+
+    return str(icd.get_description(code)) if icd.is_valid_item(code) else ""
