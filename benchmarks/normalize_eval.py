@@ -21,12 +21,7 @@ from clinie.io import read_documents
 from clinie.normalize.context import AssertionTagger
 from clinie.normalize.icd import ICD10CM_SYSTEM, IcdIndex, default_index
 from clinie.normalize.stage import Normalizer
-
-
-def strip(doc: Document) -> Document:
-    ents = [replace(e, negated=False, uncertain=False, hypothetical=False, historical=False, subject="patient",
-                    codes=(), ingredient=None) for e in doc.entities]
-    return doc.with_annotations(entities=ents)
+from clinie.normalize.stage import strip_normalization as strip
 
 
 def exact_icd(index: IcdIndex, doc: Document) -> Document:

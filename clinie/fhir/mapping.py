@@ -27,7 +27,8 @@ Rules (``map_extraction``):
 - **MedicationStatement** per Drug span (not for drugs in an allergy context): ``status`` from cue rules over the
   mention's clause (``clinie.fhir.statuses``: not-taken for a negated mention or "avoid", stopped, on-hold,
   completed, intended for "start", else active); ``medicationCodeableConcept.text`` (the mention) and ``coding``:
-  the ingredient (``INGREDIENT_SYSTEM``) and DrugBank id when ``clinie.normalize`` found them, ``subject``, ``context`` (encounter), ``dateAsserted`` (note date, else
+  the ingredient (``INGREDIENT_SYSTEM``) and DrugBank id when ``clinie.normalize`` found them,
+  ``subject``, ``context`` (encounter), ``dateAsserted`` (note date, else
   ``asserted``), ``derivedFrom`` the DocumentReference. ``dosage[0]``: ``text`` = the Dosage/Route/Frequency/
   Duration mentions related to the Drug, in that fixed order, without repeats (a text equal to or contained in
   another of the same drug is dropped); ``doseAndRate[0].doseQuantity``/``doseRange``,
@@ -360,7 +361,7 @@ class _Mapper:
             )
         ]
 
-    def _provenance(self, targets: Iterable[Condition | MedicationStatement]) -> Provenance:
+    def _provenance(self, targets: Iterable[Resource]) -> Provenance:
         doc_ref = f"DocumentReference/{self.note.resource_id}"
         return Provenance(
             id=self._id("Provenance"),

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
+from itertools import pairwise
 
 from clinie.document import Document, Entity
 from clinie.schema import NEGATABLE_LABELS
@@ -49,7 +50,7 @@ def load_rules(name: str = "context_rules.tsv") -> tuple[Rule, ...]:
     for line in text.splitlines():
         if not line.strip() or line.startswith("#"):
             continue
-        phrase, category, direction = (line.split("\t") + ["", ""])[:3]
+        phrase, category, direction = [*line.split("\t"), "", ""][:3]
         if category not in CATEGORIES or direction not in ("forward", "backward", "both"):
             raise ValueError(f"bad context rule: {line!r}")
         phrase = phrase.strip().replace(" ", r"\s+")
@@ -62,7 +63,7 @@ def _scopes(text: str) -> list[tuple[int, int]]:
     for m in _SCOPE_BREAK.finditer(text):
         bounds.append(m.end())
     bounds.append(len(text))
-    return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return [(a, b) for a, b in pairwise(bounds) if b > a]
 
 
 def _sections(text: str) -> list[tuple[int, str]]:

@@ -23,10 +23,13 @@ from clinie.normalize.text import fold, keys, singular
 
 DRUGBANK_SYSTEM = "http://www.drugbank.ca"
 _SALTS = frozenset(
-    """hcl hydrochloride sodium potassium calcium sulfate succinate tartrate er xr xl sr cr dr la od mesylate
-    besylate maleate citrate acetate fumarate tablet tablets tab tabs capsule capsules cap caps pill pills
-    injection cream ointment gel solution suspension syrup drops spray patch inhaler mg mcg medication
-    medications medicine shot""".split()
+    [
+        "hcl", "hydrochloride", "sodium", "potassium", "calcium", "sulfate", "succinate", "tartrate", "er",
+        "xr", "xl", "sr", "cr", "dr", "la", "od", "mesylate", "besylate", "maleate", "citrate", "acetate",
+        "fumarate", "tablet", "tablets", "tab", "tabs", "capsule", "capsules", "cap", "caps", "pill", "pills",
+        "injection", "cream", "ointment", "gel", "solution", "suspension", "syrup", "drops", "spray", "patch",
+        "inhaler", "mg", "mcg", "medication", "medications", "medicine", "shot"
+    ]
 )
 TIER_SCORES = (1.0, 1.0, 0.95, 0.8)
 

@@ -103,7 +103,7 @@ def build_index_data() -> dict[str, object]:
             if k and code not in icd_terms[k]:
                 icd_terms[k].append(code)
     # several codes for one term: prefer an "unspecified" code, then the shorter (less specific) code
-    for k, codes in icd_terms.items():
+    for codes in icd_terms.values():
         codes.sort(key=lambda c: ("unspecified" not in displays[c].lower(), len(c), c))
     curated: dict[str, list[str]] = defaultdict(list)
     ade: dict[str, str] = {}

@@ -96,3 +96,10 @@ class Normalizer:
 
     def __call__(self, doc: Document) -> Document:
         return self.set_annotations(doc, self.predict(doc))
+
+
+def strip_normalization(doc: Document) -> Document:
+    """``doc`` with every attribute the assertion and normalisation stages set cleared (gold-span evaluation)."""
+    ents = [replace(e, negated=False, uncertain=False, hypothetical=False, historical=False, subject="patient",
+                    codes=(), ingredient=None) for e in doc.entities]
+    return doc.with_annotations(entities=ents)

@@ -13,14 +13,20 @@ from importlib import resources
 
 _PUNCT = re.compile(r"[^a-z0-9/+ ]+")
 _DETERMINERS = frozenset(
-    "a an the her his their its my your our some any this that these those of".split()
+    [
+        "a", "an", "the", "her", "his", "their", "its", "my", "your", "our", "some", "any", "this", "that",
+        "these", "those", "of"
+    ]
 )
 # words that qualify a finding without changing its ICD-10-CM code in the unspecified case
 _MODIFIERS = frozenset(
-    """mild mildly moderate moderately severe severely slight slightly little bit minimal significant
-    new ongoing worsening worsened increased increasing persistent recurrent intermittent occasional
-    some few several much more frequent frequently constant recent acute subacute bad terrible
-    possible probable likely suspected known current active presumed symptomatic""".split()
+    [
+        "mild", "mildly", "moderate", "moderately", "severe", "severely", "slight", "slightly", "little", "bit",
+        "minimal", "significant", "new", "ongoing", "worsening", "worsened", "increased", "increasing",
+        "persistent", "recurrent", "intermittent", "occasional", "some", "few", "several", "much", "more",
+        "frequent", "frequently", "constant", "recent", "acute", "subacute", "bad", "terrible", "possible",
+        "probable", "likely", "suspected", "known", "current", "active", "presumed", "symptomatic"
+    ]
 )
 _KEEP_S = ("ss", "us", "is", "ous", "sis", "itis", "ics", "ies")
 _IRREGULAR = {"feet": "foot", "teeth": "tooth", "lymphadenopathies": "lymphadenopathy", "vomited": "vomiting",

@@ -6,7 +6,7 @@ import pytest
 
 from clinie.document import Document, Entity
 from clinie.normalize.drugs import normalize_drug
-from clinie.normalize.icd import INDEX_FORMAT, ICD10CM_SYSTEM, IcdIndex
+from clinie.normalize.icd import ICD10CM_SYSTEM, INDEX_FORMAT, IcdIndex
 from clinie.normalize.stage import Normalizer
 from clinie.normalize.text import expand, fold, keys, singular
 
