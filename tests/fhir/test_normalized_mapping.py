@@ -145,3 +145,18 @@ def test_allergy_list_becomes_allergy_intolerance(normalizer: Normalizer) -> Non
 def test_allergic_to_in_text(normalizer: Normalizer) -> None:
     m = run(normalizer, "She is allergic to penicillin.", [("penicillin", "Drug", 0)])
     assert len(m.allergies) == 1 and m.medication_statements == []
+
+
+def test_coded_resources_are_indexed_for_token_search(normalizer: Normalizer) -> None:
+    """The storage search columns carry system|code tokens, so ``code=system|code`` finds coded resources."""
+    from clinie.storage.repository import search_columns
+
+    m = run(normalizer, "Type 2 diabetes. Continue metformin.\nALLERGIES\nSulfa.",
+            [("Type 2 diabetes", "Problem", 0), ("metformin", "Drug", 0), ("Sulfa", "Drug", 0)])
+    (cond,) = m.conditions
+    assert f"{ICD10CM_SYSTEM}|E11.9" in search_columns(cond)["codes"]
+    (med,) = m.medication_statements
+    assert f"{INGREDIENT_SYSTEM}|metformin" in search_columns(med)["codes"]
+    (allergy,) = m.allergies
+    cols = search_columns(allergy)
+    assert cols["patient_id"] == "p1" and f"{INGREDIENT_SYSTEM}|sulfonamides" in cols["codes"]
