@@ -3,7 +3,7 @@
 Lookup order for each match key (``clinie.normalize.text.keys`` plus salt/form words dropped):
 
 1. ``data/drugs.tsv`` (curated additions: vaccines, products, classes as written);
-2. the curated vocabulary of ``clinie/augment/data`` (generics, brands, written variants, drug classes);
+2. the curated vocabulary of ``clinie/augment/data`` (generics, brands, written variants, allergens, drug classes);
 3. the drug-named-entity-recognition dictionary (MedlinePlus / DrugBank / Wikipedia names, brand -> generic);
 4. the same, word by word (``"Toprol XL"`` -> ``toprol``).
 
@@ -65,6 +65,8 @@ def _tables() -> tuple[dict[str, str], dict[str, str], dict[str, list[str]], dic
         for form in [row[0], *row[1].split("|"), *row[2].split("|")]:
             if form.strip():
                 vocab.setdefault(fold(form), ingredient)
+    for row in _tsv("clinie.augment", "allergens.tsv"):  # allergens as written in allergy lists ("sulfa")
+        vocab.setdefault(fold(row[0]), row[1].strip())
     for row in _tsv("clinie.augment", "drug_classes.tsv"):
         vocab.setdefault(fold(row[0]), row[1].strip())
         vocab.setdefault(" ".join(singular(w) for w in fold(row[0]).split()), row[1].strip())
