@@ -95,9 +95,9 @@ from clinie.fhir.extensions import (
 )
 from clinie.fhir.ids import entity_key, resource_id
 from clinie.fhir.references import reference_id
+from clinie.fhir.statuses import in_allergy_context, medication_status
 from clinie.fhir.systems import CLINICAL_STATUS_SYSTEM, PARTICIPANT_TYPE_SYSTEM, UCUM, VERIFICATION_STATUS_SYSTEM
 from clinie.fhir.systems import CONDITION_CATEGORY_HL7_SYSTEM as CATEGORY_SYSTEM
-from clinie.fhir.statuses import in_allergy_context, medication_status
 from clinie.normalize.icd import ICD10CM_SYSTEM, icd_display
 from clinie.normalize.text import fold
 
