@@ -91,6 +91,8 @@ def _drop_salts(key: str) -> str:
 def normalize_drug(text: str) -> DrugMatch | None:
     curated, vocab, dictionary, drugbank = _tables()
     cands = list(keys(text))
+    if not cands:  # nothing but punctuation
+        return None
     cands += [k for k in (_drop_salts(c) for c in cands) if k and k not in cands]
 
     def done(ingredient: str, score: float, source: str) -> DrugMatch:

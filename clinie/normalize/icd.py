@@ -196,7 +196,10 @@ class IcdIndex:
     def lexical(self, text: str) -> Candidate | None:
         if self._postings is None:
             self._postings = self._build_postings()
-        key = list(keys(text))[-1]
+        all_keys = list(keys(text))
+        if not all_keys:  # nothing but punctuation
+            return None
+        key = all_keys[-1]
         words = {singular(w) for w in key.split()}
         default_idf = max(self._idf.values()) if self._idf else 1.0
         wq = sum(self._idf.get(w, default_idf) for w in words)

@@ -70,3 +70,5 @@ def test_drug_ingredient(mention: str, ingredient: str) -> None:
 
 def test_unknown_drug_stays_unset() -> None:
     assert normalize_drug("zzqx") is None
+    assert normalize_drug("--") is None  # a span of punctuation only
+    assert small_index().link("(.)") is None
