@@ -30,12 +30,15 @@ stack_app = typer.Typer(help="Start/stop the local Kafka (Tansu), tritonserver a
 serve_app = typer.Typer(help="Run a service in the foreground.", no_args_is_help=True, context_settings=CONTEXT)
 db_app = typer.Typer(help="Database schema (Alembic migrations) of an existing PostgreSQL.", no_args_is_help=True,
                      context_settings=CONTEXT)
+terminology_app = typer.Typer(help="Terminology index for normalisation (ICD-10-CM, drug ingredients).",
+                              no_args_is_help=True, context_settings=CONTEXT)
 app.add_typer(stack_app, name="stack")
 app.add_typer(serve_app, name="serve")
 experiment_app = typer.Typer(help="Training-data experiments (same model and budget, different mixtures).",
                              no_args_is_help=True, context_settings=CONTEXT)
 app.add_typer(experiment_app, name="experiment")
 app.add_typer(db_app, name="db")
+app.add_typer(terminology_app, name="terminology")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -163,18 +166,29 @@ def evaluate(
     pred: Annotated[Path | None, typer.Argument(help="Predicted JSONL (default: run the model on GOLD).")] = None,
     model: Annotated[Path | None, typer.Option(help="Model directory when PRED is not given.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON.")] = None,
+    gold_spans: Annotated[bool, typer.Option(
+        help="Run only the assertion and normalisation stages on the GOLD entities (isolates the linker).")] = False,
 ) -> None:
-    """Strict and lenient micro P/R/F1 for entities and relations, per label (n2c2 2018 track 2 style)."""
+    """Strict and lenient micro P/R/F1 for entities and relations, per label (n2c2 2018 track 2 style), plus
+    assertion flags, code and ingredient accuracy on strictly matched entities."""
     from clinie.evaluate import score
     from clinie.io import read_documents
 
     gold_docs = read_documents(gold)
-    if pred is None:
+    if gold_spans:
+        from clinie.normalize.context import AssertionTagger
+        from clinie.normalize.stage import Normalizer, strip_normalization
+
+        tagger, normalizer = AssertionTagger(negation=True), Normalizer()
+        pred_docs = [normalizer(tagger(strip_normalization(d))) for d in gold_docs]
+    elif pred is None:
         from clinie.backends.torch_backend import TorchBackend
+        from clinie.normalize import default_stages
         from clinie.pipeline import Extractor
 
         backend = TorchBackend.from_dir(model or _default_model_dir())
-        extractor = Extractor(backend, backend.tokenizer, backend.net.config, batch_windows=32)
+        extractor = Extractor(backend, backend.tokenizer, backend.net.config, batch_windows=32,
+                              stages=default_stages())
         pred_docs = list(extractor.pipe(d.without_annotations() for d in gold_docs))
     else:
         pred_docs = read_documents(pred)
@@ -182,6 +196,21 @@ def evaluate(
     typer.echo(report.to_markdown(f"{gold.name}: {report.documents} documents"))
     if json_out:
         json_out.write_text(json.dumps(report.as_dict(), indent=2))
+
+
+@terminology_app.command("build")
+def terminology_build(
+    out: Annotated[Path, typer.Option(help="Index file to write (gzip JSON).")] = Path("terminology/icd10cm.json.gz"),
+) -> None:
+    """Build the ICD-10-CM term index offline from the packaged data; prints the terminology versions."""
+    from clinie.normalize.drugs import dictionary_version
+    from clinie.normalize.icd import IcdIndex
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    index = IcdIndex.build()
+    index.save(out)
+    typer.echo(json.dumps({"index": str(out), "icd-10-cm": index.version, "drugs": dictionary_version(),
+                           "terms": sum(len(t) for t in index.tiers)}))
 
 
 @app.command()

@@ -31,6 +31,13 @@ class Entity:
     end: int
     negated: bool = False
     score: float | None = None
+    # label schema v1.1 assertions (Problem/Reason/ADE) and normalisation (see docs/normalization.md)
+    uncertain: bool = False
+    hypothetical: bool = False
+    historical: bool = False
+    subject: str = "patient"  # "patient" | "family" | "other"
+    codes: tuple[str, ...] = ()  # "system|code", best first
+    ingredient: str | None = None  # Drug: lowercase generic ingredient(s), combinations joined by " / "
 
     @property
     def span(self) -> Span:

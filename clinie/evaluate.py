@@ -2,6 +2,11 @@
 
 - strict: same label, exact start and end; lenient: same label, overlapping spans, matched one-to-one.
 - a relation matches when its label matches and its head and tail both match under the same criterion.
+- predicted entities whose ``subject`` is not ``patient`` are dropped before matching (gold annotates the patient).
+- on gold entities matched strictly (label schema v1.1 Scoring): P/R/F1 of each assertion flag on Problem/Reason/
+  ADE; code accuracy over gold entities with ``codes`` (exact: the gold code is among the predicted codes; category:
+  the first predicted code shares the gold's 3-character ICD-10-CM category); ingredient accuracy over gold Drugs
+  with an ``ingredient`` (exact after lowercasing and collapsing spaces).
 - labels a gold document is not annotated for (its ``labels`` field) are ignored for that document, in gold and
   predictions alike; a relation is scored only where both its attribute label and Drug are annotated.
 """
@@ -14,6 +19,8 @@ from dataclasses import dataclass, field
 
 from clinie.document import Document, Entity, Span
 from clinie.schema import NEGATABLE_LABELS
+
+FLAGS: tuple[str, ...] = ("negated", "uncertain", "hypothetical", "historical")
 
 Mode = str  # "strict" | "lenient"
 MODES: tuple[Mode, ...] = ("strict", "lenient")
@@ -59,6 +66,13 @@ class Report:
     negation: Counts = field(default_factory=Counts)
     negation_agree: int = 0
     negation_total: int = 0
+    # assertion flags on strictly matched Problem/Reason/ADE (negated repeats ``negation``)
+    flags: dict[str, Counts] = field(default_factory=lambda: {f: Counts() for f in FLAGS})
+    code_total: int = 0
+    code_exact: int = 0
+    code_category: int = 0
+    ingredient_total: int = 0
+    ingredient_correct: int = 0
 
     def micro(self, mode: Mode, kind: str) -> Counts:
         total = Counts()
@@ -70,6 +84,16 @@ class Report:
         out: dict[str, object] = {"documents": self.documents}
         out["negation_on_strict_matches"] = {**self.negation.as_dict(), "accuracy": round(
             self.negation_agree / self.negation_total, 4) if self.negation_total else 0.0, "n": self.negation_total}
+        out["flags_on_strict_matches"] = {f: c.as_dict() for f, c in self.flags.items()}
+        out["codes_on_strict_matches"] = {
+            "n": self.code_total,
+            "exact_accuracy": round(self.code_exact / self.code_total, 4) if self.code_total else 0.0,
+            "category_accuracy": round(self.code_category / self.code_total, 4) if self.code_total else 0.0,
+        }
+        out["ingredient_on_strict_matches"] = {
+            "n": self.ingredient_total,
+            "accuracy": round(self.ingredient_correct / self.ingredient_total, 4) if self.ingredient_total else 0.0,
+        }
         for m in MODES:
             for kind in ("entities", "relations"):
                 out[f"{m}_{kind}"] = {
@@ -96,6 +120,16 @@ class Report:
             lines += ["", f"Negation on {self.negation_total} strictly matched Problem/Reason/ADE mentions: accuracy "
                       f"{self.negation_agree / self.negation_total:.3f}; negated class P {n.precision:.3f} "
                       f"R {n.recall:.3f} F1 {n.f1:.3f} (gold negated {n.tp + n.fn})."]
+            lines += ["", "| flag | P | R | F1 | gold |", "| --- | --- | --- | --- | --- |"]
+            for flag, c in self.flags.items():
+                lines.append(f"| {flag} | {c.precision:.3f} | {c.recall:.3f} | {c.f1:.3f} | {c.tp + c.fn} |")
+        if self.code_total:
+            lines += ["", f"Codes on {self.code_total} strictly matched coded mentions: exact accuracy "
+                      f"{self.code_exact / self.code_total:.3f}, category accuracy "
+                      f"{self.code_category / self.code_total:.3f}."]
+        if self.ingredient_total:
+            lines += ["", f"Ingredient on {self.ingredient_total} strictly matched Drugs: accuracy "
+                      f"{self.ingredient_correct / self.ingredient_total:.3f}."]
         return "\n".join(lines).strip() + "\n"
 
 
@@ -156,6 +190,42 @@ def _relation_items(doc: Document, allowed: set[str] | None) -> list[tuple[str, 
     return items
 
 
+def _patient_only(doc: Document) -> Document:
+    if all(e.subject == "patient" for e in doc.entities):
+        return doc
+    keep = [e for e in doc.entities if e.subject == "patient"]
+    ids = {e.id for e in keep}
+    return doc.with_annotations(entities=keep, relations=[r for r in doc.relations if r.head in ids and r.tail in ids])
+
+
+def _category(code: str) -> str:
+    return code.rsplit("|", 1)[-1].replace(".", "")[:3].upper()
+
+
+def _norm_ingredient(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _score_attributes(report: Report, gold: list[Entity], pred: list[Entity], pairs: list[tuple[int, int]]) -> None:
+    for gi, pi in pairs:
+        g, p = gold[gi], pred[pi]
+        if g.label in NEGATABLE_LABELS:
+            for flag in FLAGS:
+                gv, pv = bool(getattr(g, flag)), bool(getattr(p, flag))
+                c = report.flags[flag]
+                c.tp += int(gv and pv)
+                c.fp += int(pv and not gv)
+                c.fn += int(gv and not pv)
+        if g.codes:
+            report.code_total += 1
+            report.code_exact += int(g.codes[0] in p.codes)
+            report.code_category += int(bool(p.codes) and _category(p.codes[0]) == _category(g.codes[0]))
+        if g.label == "Drug" and g.ingredient:
+            report.ingredient_total += 1
+            report.ingredient_correct += int(
+                p.ingredient is not None and _norm_ingredient(p.ingredient) == _norm_ingredient(g.ingredient))
+
+
 def score(gold_docs: Iterable[Document], pred_docs: Iterable[Document]) -> Report:
     preds = {d.id: d for d in pred_docs}
     report = Report()
@@ -166,12 +236,14 @@ def score(gold_docs: Iterable[Document], pred_docs: Iterable[Document]) -> Repor
         for mode in MODES:
             for kind, items in (("entities", _entity_items), ("relations", _relation_items)):
                 g = items(gold, allowed)
-                p = items(pred, allowed) if pred is not None else []
+                p = items(_patient_only(pred), allowed) if pred is not None else []
                 counts, pairs = _match(g, p, mode)
                 for lab, c in counts.items():
                     report.by_label[mode][kind][lab].add(c)
                 if mode == "strict" and kind == "entities" and pred is not None:
-                    _score_negation(report, _entities(gold, allowed), _entities(pred, allowed), pairs)
+                    gold_ents, pred_ents = _entities(gold, allowed), _entities(_patient_only(pred), allowed)
+                    _score_negation(report, gold_ents, pred_ents, pairs)
+                    _score_attributes(report, gold_ents, pred_ents, pairs)
     return report
 
 

@@ -10,6 +10,8 @@ from typing import Any
 from clinie.document import Document, Entity, Relation
 from clinie.errors import ErrorCode, InvalidInputError
 
+SUBJECTS: tuple[str, ...] = ("patient", "family", "other")
+
 
 def document_from_json(data: dict[str, Any]) -> Document:
     try:
@@ -26,7 +28,17 @@ def document_from_json(data: dict[str, Any]) -> Document:
             end=int(e["end"]),
             negated=bool(e.get("negated", False)),
             score=e.get("score"),
+            uncertain=bool(e.get("uncertain", False)),
+            hypothetical=bool(e.get("hypothetical", False)),
+            historical=bool(e.get("historical", False)),
+            subject=str(e.get("subject", "patient")),
+            codes=tuple(str(c) for c in e.get("codes") or ()),
+            ingredient=str(e["ingredient"]) if e.get("ingredient") is not None else None,
         )
+        if ent.subject not in SUBJECTS:
+            raise InvalidInputError(
+                ErrorCode.BAD_INTERCHANGE, f"document {doc_id}: entity {ent.id} has unknown subject {ent.subject!r}"
+            )
         if "text" in e and text[ent.start : ent.end] != e["text"]:
             raise InvalidInputError(
                 ErrorCode.BAD_INTERCHANGE, f"document {doc_id}: entity {ent.id} text does not match its offsets"
@@ -64,6 +76,15 @@ def document_to_json(doc: Document) -> dict[str, Any]:
             "text": doc.text[e.start : e.end],
             "negated": e.negated,
         }
+        for flag in ("uncertain", "hypothetical", "historical"):
+            if getattr(e, flag):
+                item[flag] = True
+        if e.subject != "patient":
+            item["subject"] = e.subject
+        if e.codes:
+            item["codes"] = list(e.codes)
+        if e.ingredient is not None:
+            item["ingredient"] = e.ingredient
         if e.score is not None:
             item["score"] = round(e.score, 4)
         ents.append(item)

@@ -6,7 +6,7 @@ Character offsets come from the tokenizer's offset map, never from searching the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +22,8 @@ from clinie.text.segment import EncodedNote
 from clinie.text.tokenize import WordPieceTokenizer
 
 NEGATION_THRESHOLD = 0.5
+# a stage after extraction (assertions, normalisation): Document in, new Document out
+Stage = Callable[[Document], Document]
 
 
 @dataclass(frozen=True)
@@ -91,14 +93,18 @@ def postprocess(prepared: Prepared, output: NoteOutput, schema: LabelSchema) -> 
 
 
 class Extractor:
-    """Bundles tokenizer, model config and a backend; ``__call__`` annotates documents in batches."""
+    """Bundles tokenizer, model config and a backend; ``__call__`` annotates documents in batches.
+
+    ``stages`` run in order on every annotated document (e.g. ``clinie.normalize.default_stages()``).
+    """
 
     def __init__(self, backend: InferenceBackend, tokenizer: WordPieceTokenizer, config: ModelConfig,
-                 batch_windows: int = 16) -> None:
+                 batch_windows: int = 16, stages: Sequence[Stage] = ()) -> None:
         self.backend = backend
         self.tokenizer = tokenizer
         self.config = config
         self.batch_windows = batch_windows
+        self.stages = tuple(stages)
 
     def annotate(self, docs: list[Document]) -> list[Document]:
         """Annotate ``docs`` in one backend call."""
@@ -122,4 +128,7 @@ class Extractor:
     def _run(self, batch: list[Prepared]) -> Iterator[Document]:
         outputs = self.backend.infer([p.inputs for p in batch])
         for p, o in zip(batch, outputs, strict=True):
-            yield postprocess(p, o, self.backend.schema)
+            doc = postprocess(p, o, self.backend.schema)
+            for stage in self.stages:
+                doc = stage(doc)
+            yield doc

@@ -2,13 +2,21 @@
 
 Rules (``map_extraction``):
 
-- **Conditions** come from Problem, Reason and ADE mentions, one Condition per distinct span: a Problem, Reason
-  or ADE with the same offsets share one Condition (no duplicates), which carries one evidence extension per
-  mention. ``code.text`` is the mention text, ``subject``/``encounter``/``recordedDate`` come from the note,
+- **Conditions** come from Problem, Reason and ADE mentions, **one Condition per distinct concept per note**:
+  mentions with the same ICD-10-CM code (``Entity.codes``, set by ``clinie.normalize``), else the same normalised
+  text, share one Condition, which carries one evidence extension per mention (every offset is kept).
+  ``code.coding`` = the ICD-10-CM coding (system, code, display, version) when the mentions are coded,
+  ``code.text`` is the first mention's text, ``subject``/``encounter``/``recordedDate`` come from the note,
   ``category`` is ``encounter-diagnosis``.
-- **Negation**: if any mention of the span is negated, the Condition is ``verificationStatus = refuted`` and has
-  no ``clinicalStatus`` (a negated finding never becomes an active or confirmed Condition). Otherwise it is
-  ``unconfirmed`` + ``active``: NLP output is a claim found in the note, not a clinician-verified diagnosis.
+- **Not the patient's Condition** (documented rule): mentions with ``subject`` family/other (FamilyMemberHistory is
+  not emitted) and ``hypothetical`` mentions ("call if chest pain", "risk of bleeding") produce no Condition; ADE
+  mentions related to a drug in an allergy list become the AllergyIntolerance's reaction instead.
+- **Negation**: a span is refuted when any mention of that span is negated; a Condition is
+  ``verificationStatus = refuted`` with no ``clinicalStatus`` only when all its spans are refuted (a negated
+  finding never becomes an active or confirmed Condition). Otherwise ``provisional`` when every affirmed mention is
+  ``uncertain`` ("possible", "rule out", "concern for"), else ``unconfirmed``: NLP output is a claim found in the
+  note, not a clinician-verified diagnosis. ``clinicalStatus`` is ``resolved`` when every affirmed mention is
+  ``historical``, else ``active``.
 - FHIR invariants: con-3 (clinicalStatus required for problem-list-item) does not apply (encounter-diagnosis);
   con-4 (abated => inactive/resolved/remission) does not apply (no abatement is set); con-5 (no clinicalStatus
   when entered-in-error) holds (never entered-in-error).
@@ -16,14 +24,20 @@ Rules (``map_extraction``):
   ``evidence[0].detail`` = the MedicationStatement(s) of the Drug(s) the ADE relates to (``ADE-Drug``).
 - **Reason** spans are Conditions too (a reason is a disorder the patient has); a non-negated Reason related
   to a Drug is that MedicationStatement's ``reasonCode`` (text) and ``reasonReference`` (the Condition).
-- **MedicationStatement** per Drug span: ``status`` ``unknown`` (a note mention says nothing reliable about
-  whether the drug is being taken) or ``not-taken`` when the Drug mention is negated;
-  ``medicationCodeableConcept.text``, ``subject``, ``context`` (encounter), ``dateAsserted`` (note date, else
+- **MedicationStatement** per Drug span (not for drugs in an allergy context): ``status`` from cue rules over the
+  mention's clause (``clinie.fhir.statuses``: not-taken for a negated mention or "avoid", stopped, on-hold,
+  completed, intended for "start", else active); ``medicationCodeableConcept.text`` (the mention) and ``coding``:
+  the ingredient (``INGREDIENT_SYSTEM``) and DrugBank id when ``clinie.normalize`` found them,
+  ``subject``, ``context`` (encounter), ``dateAsserted`` (note date, else
   ``asserted``), ``derivedFrom`` the DocumentReference. ``dosage[0]``: ``text`` = the Dosage/Route/Frequency/
-  Duration mentions related to the Drug, in text order; ``doseAndRate[0].doseQuantity``/``doseRange``,
+  Duration mentions related to the Drug, in that fixed order, without repeats (a text equal to or contained in
+  another of the same drug is dropped); ``doseAndRate[0].doseQuantity``/``doseRange``,
   ``route`` (text + SNOMED CT), ``timing`` (``code.text`` + ``repeat``), ``repeat.boundsDuration``/
   ``boundsRange`` and ``asNeededBoolean`` from the first parseable mention of each kind (``clinie.fhir.dosage``).
   Attributes without a relation to a Drug are not mapped.
+- **AllergyIntolerance** per Drug in an allergy context (an allergies heading or line, "allergic to X"):
+  ``category`` medication, ``code`` as the MedicationStatement's, ``clinicalStatus`` active, ``verificationStatus``
+  unconfirmed, ``reaction[].manifestation`` = the ADE mentions related to the drug (``ADE-Drug``), coded.
 - **Evidence**: every Condition and MedicationStatement carries a note-evidence extension per mention used
   (``clinie.fhir.extensions``): document, document version, model version, offsets, label, negated,
   confidence.
@@ -33,7 +47,8 @@ Rules (``map_extraction``):
   and in the ``source-document-version`` extension).
 - **Subject**: ``Patient/<id>`` from the note; when the note has no patient subject, the (required) ``subject``
   carries only a data-absent-reason extension (``unknown``).
-- Ids are deterministic (``clinie.fhir.ids``): Conditions and MedicationStatements are keyed by their span.
+- Ids are deterministic (``clinie.fhir.ids``): Conditions are keyed by their concept, MedicationStatements and
+  AllergyIntolerances by their span.
 - ``asserted`` defaults to the note date, else the current time (naive datetimes are taken as UTC). Storage
   ignores ``Provenance.recorded`` and ``MedicationStatement.dateAsserted`` when deciding whether a reprocessed
   resource changed (``VOLATILE_FIELDS``), so reprocessing at a later time changes nothing.
@@ -41,12 +56,14 @@ Rules (``map_extraction``):
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from fhir.resources.R4B.allergyintolerance import AllergyIntolerance, AllergyIntoleranceReaction
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.coding import Coding
 from fhir.resources.R4B.condition import Condition, ConditionEvidence
@@ -78,8 +95,17 @@ from clinie.fhir.extensions import (
 )
 from clinie.fhir.ids import entity_key, resource_id
 from clinie.fhir.references import reference_id
+from clinie.fhir.statuses import in_allergy_context, medication_status
 from clinie.fhir.systems import CLINICAL_STATUS_SYSTEM, PARTICIPANT_TYPE_SYSTEM, UCUM, VERIFICATION_STATUS_SYSTEM
 from clinie.fhir.systems import CONDITION_CATEGORY_HL7_SYSTEM as CATEGORY_SYSTEM
+from clinie.normalize.icd import ICD10CM_SYSTEM, icd_display
+from clinie.normalize.text import fold
+
+ALLERGY_CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+# Coding.system for the lowercase generic ingredient clinie.normalize assigns to a Drug mention
+INGREDIENT_SYSTEM = "https://clinie.dev/fhir/CodeSystem/ingredient"
+ICD10CM_CODING_VERSION = "2026"  # the April 2026 ICD-10-CM release packaged by simple-icd-10-cm
 
 MAX_MODEL_VERSION = 128  # source_documents.model_version / fhir_resources.model_version
 CONDITION_LABELS = ("Problem", "Reason", "ADE")
@@ -101,10 +127,11 @@ class MappedResources:
     conditions: list[Condition] = field(default_factory=list)
     medication_statements: list[MedicationStatement] = field(default_factory=list)
     provenance: list[Provenance] = field(default_factory=list)  # one Provenance, or none if nothing was found
+    allergies: list[AllergyIntolerance] = field(default_factory=list)
 
     def resources(self) -> list[Resource]:
-        """Conditions, then MedicationStatements, then the Provenance."""
-        return [*self.conditions, *self.medication_statements, *self.provenance]
+        """Conditions, MedicationStatements, AllergyIntolerances, then the Provenance."""
+        return [*self.conditions, *self.medication_statements, *self.allergies, *self.provenance]
 
 
 def patient_stub(patient_ref: str | None) -> Patient | None:
@@ -140,24 +167,44 @@ class _Mapper:
         self.by_id = {e.id: e for e in usable}
         self.condition_spans: dict[Span, list[Entity]] = defaultdict(list)
         self.drugs: dict[Span, Entity] = {}
+        self.allergy_drugs: dict[Span, Entity] = {}
         for e in sorted(usable, key=lambda e: (e.start, e.end, e.label, e.id)):
-            if e.label in CONDITION_LABELS:
-                self.condition_spans[(e.start, e.end)].append(e)
-            elif e.label == "Drug":
-                self.drugs.setdefault((e.start, e.end), e)
+            if e.label == "Drug" and e.subject == "patient":
+                if not e.negated and in_allergy_context(doc, e):
+                    self.allergy_drugs.setdefault((e.start, e.end), e)
+                else:
+                    self.drugs.setdefault((e.start, e.end), e)
         # Drug span -> related attribute entities (relation head = attribute, tail = Drug)
         self.attributes: dict[Span, list[Entity]] = defaultdict(list)
         self.ade_drugs: dict[Span, list[Span]] = defaultdict(list)
+        self.reactions: dict[Span, list[Entity]] = defaultdict(list)
         for r in doc.relations:
             head, tail = self.by_id.get(r.head), self.by_id.get(r.tail)
             if head is None or tail is None or tail.label != "Drug" or head.label == "Drug":
                 continue
             dspan = (tail.start, tail.end)
+            if dspan in self.allergy_drugs:
+                if head.label == "ADE" and head not in self.reactions[dspan]:
+                    self.reactions[dspan].append(head)
+                continue
             if head not in self.attributes[dspan]:
                 self.attributes[dspan].append(head)
             if head.label == "ADE" and dspan not in self.ade_drugs[(head.start, head.end)]:
                 self.ade_drugs[(head.start, head.end)].append(dspan)
-        self.condition_ids = {s: self._id("Condition", *entity_key(*s)) for s in self.condition_spans}
+        reaction_ids = {e.id for rs in self.reactions.values() for e in rs}
+        for e in sorted(usable, key=lambda e: (e.start, e.end, e.label, e.id)):
+            if (e.label in CONDITION_LABELS and e.subject == "patient" and not e.hypothetical
+                    and e.id not in reaction_ids):
+                self.condition_spans[(e.start, e.end)].append(e)
+        # concept -> spans (one Condition per concept), in order of first mention
+        self.concepts: dict[str, list[Span]] = defaultdict(list)
+        self.span_concept: dict[Span, str] = {}
+        for span, ents in sorted(self.condition_spans.items()):
+            key = _concept_key(doc, ents)
+            self.concepts[key].append(span)
+            self.span_concept[span] = key
+        self.concept_ids = {k: self._id("Condition", k) for k in self.concepts}
+        self.condition_ids = {s: self.concept_ids[k] for s, k in self.span_concept.items()}
         self.med_ids = {s: self._id("MedicationStatement", *entity_key(*s)) for s in self.drugs}
 
     # ------------------------------------------------------------------ helpers
@@ -196,37 +243,71 @@ class _Mapper:
     # ------------------------------------------------------------------ resources
 
     def run(self) -> MappedResources:
-        conditions = [self._condition(span, ents) for span, ents in sorted(self.condition_spans.items())]
+        conditions = [self._condition(key, spans) for key, spans in self.concepts.items()]
         meds = [self._medication(span, drug) for span, drug in sorted(self.drugs.items())]
-        provenance = [self._provenance([*conditions, *meds])] if conditions or meds else []
-        return MappedResources(conditions=conditions, medication_statements=meds, provenance=provenance)
+        allergies = [self._allergy(span, drug) for span, drug in sorted(self.allergy_drugs.items())]
+        targets = [*conditions, *meds, *allergies]
+        provenance = [self._provenance(targets)] if targets else []
+        return MappedResources(conditions=conditions, medication_statements=meds, provenance=provenance,
+                               allergies=allergies)
 
-    def _condition(self, span: Span, mentions: list[Entity]) -> Condition:
-        refuted = self._refuted(span)
+    def _condition(self, key: str, spans: list[Span]) -> Condition:
+        mentions = [e for span in spans for e in self.condition_spans[span]]
+        affirmed = [e for span in spans if not self._refuted(span) for e in self.condition_spans[span]]
+        refuted = not affirmed
         is_ade = any(e.label == "ADE" for e in mentions)
         category = [_cc(CATEGORY_SYSTEM, "encounter-diagnosis", "Encounter Diagnosis")]
         if is_ade:
             category.append(_cc(CONDITION_CATEGORY_SYSTEM, ADE_CATEGORY_CODE, "Adverse drug event"))
         details = [
             Reference(reference=f"MedicationStatement/{self.med_ids[d]}", display=self._text(self.drugs[d]))
-            for d in self.ade_drugs.get(span, ())
+            for d in dict.fromkeys(d for span in spans for d in self.ade_drugs.get(span, ()))
             if d in self.med_ids
         ]
-        return Condition(
-            id=self.condition_ids[span],
-            extension=[self._evidence(e) for e in mentions],
-            clinicalStatus=None if refuted else _cc(CLINICAL_STATUS_SYSTEM, "active", "Active"),
-            verificationStatus=(
-                _cc(VERIFICATION_STATUS_SYSTEM, "refuted", "Refuted")
-                if refuted
+        if refuted:
+            verification = _cc(VERIFICATION_STATUS_SYSTEM, "refuted", "Refuted")
+            clinical = None
+        else:
+            verification = (
+                _cc(VERIFICATION_STATUS_SYSTEM, "provisional", "Provisional")
+                if all(e.uncertain for e in affirmed)
                 else _cc(VERIFICATION_STATUS_SYSTEM, "unconfirmed", "Unconfirmed")
-            ),
+            )
+            clinical = (
+                _cc(CLINICAL_STATUS_SYSTEM, "resolved", "Resolved")
+                if all(e.historical for e in affirmed)
+                else _cc(CLINICAL_STATUS_SYSTEM, "active", "Active")
+            )
+        first = (affirmed or mentions)[0]
+        return Condition(
+            id=self.concept_ids[key],
+            extension=[self._evidence(e) for e in mentions],
+            clinicalStatus=clinical,
+            verificationStatus=verification,
             category=category,
-            code=CodeableConcept(text=self._text(mentions[0])),
+            code=_condition_code(self._text(first), mentions),
             subject=self._subject(),
             encounter=self._encounter(),
             recordedDate=self.note.date,
             evidence=[ConditionEvidence(detail=details)] if details else None,
+        )
+
+    def _allergy(self, span: Span, drug: Entity) -> AllergyIntolerance:
+        reactions = _unique_spans(sorted(self.reactions.get(span, ()), key=lambda e: (e.start, e.end)))
+        return AllergyIntolerance(
+            id=self._id("AllergyIntolerance", *entity_key(*span)),
+            extension=[self._evidence(drug), *(self._evidence(e) for e in reactions)],
+            clinicalStatus=_cc(ALLERGY_CLINICAL_SYSTEM, "active", "Active"),
+            verificationStatus=_cc(ALLERGY_VERIFICATION_SYSTEM, "unconfirmed", "Unconfirmed"),
+            type="allergy",
+            category=["medication"],
+            code=_drug_code(self._text(drug), drug),
+            patient=self._subject(),
+            encounter=self._encounter(),
+            recordedDate=self.note.date,
+            reaction=[
+                AllergyIntoleranceReaction(manifestation=[_condition_code(self._text(e), [e])]) for e in reactions
+            ] or None,
         )
 
     def _medication(self, span: Span, drug: Entity) -> MedicationStatement:
@@ -237,8 +318,8 @@ class _Mapper:
         return MedicationStatement(
             id=self.med_ids[span],
             extension=[self._evidence(drug), *(self._evidence(e) for e in used)],
-            status="not-taken" if drug.negated else "unknown",
-            medicationCodeableConcept=CodeableConcept(text=self._text(drug)),
+            status=medication_status(self.doc, drug),
+            medicationCodeableConcept=_drug_code(self._text(drug), drug),
             subject=self._subject(),
             context=self._encounter(),
             dateAsserted=self.note.date or self.asserted,
@@ -251,7 +332,7 @@ class _Mapper:
     def _dosage(self, attrs: list[Entity]) -> list[Dosage] | None:
         if not attrs:
             return None
-        texts = [self._text(e) for e in _unique_spans(attrs)]
+        texts = _dosage_texts([(e.label, self._text(e)) for e in _unique_spans(attrs)])
         of = {label: [self._text(e) for e in attrs if e.label == label] for label in DOSAGE_LABELS}
         dose = _first(dp.parse_dose, of["Dosage"])
         route_text = of["Route"][0] if of["Route"] else None
@@ -280,7 +361,7 @@ class _Mapper:
             )
         ]
 
-    def _provenance(self, targets: Iterable[Condition | MedicationStatement]) -> Provenance:
+    def _provenance(self, targets: Iterable[Resource]) -> Provenance:
         doc_ref = f"DocumentReference/{self.note.resource_id}"
         return Provenance(
             id=self._id("Provenance"),
@@ -310,6 +391,51 @@ class _Mapper:
 
 def _cc(system: str, code: str, display: str) -> CodeableConcept:
     return CodeableConcept(coding=[Coding(system=system, code=code, display=display)])
+
+
+def _concept_key(doc: Document, mentions: list[Entity]) -> str:
+    """The concept a group of same-span mentions names: its ICD-10-CM code, else its normalised text."""
+    for e in mentions:
+        for c in e.codes:
+            if c.startswith(ICD10CM_SYSTEM + "|"):
+                return c
+    return "text|" + fold(doc.span_text(mentions[0]))
+
+
+def _condition_code(text: str, mentions: list[Entity]) -> CodeableConcept:
+    codes = list(dict.fromkeys(c for e in mentions for c in e.codes if c.startswith(ICD10CM_SYSTEM + "|")))
+    codings = [
+        Coding(system=ICD10CM_SYSTEM, code=code, display=icd_display(code) or None, version=ICD10CM_CODING_VERSION)
+        for code in (c.split("|", 1)[1] for c in codes[:1])
+    ]
+    return CodeableConcept(coding=codings or None, text=text)
+
+
+def _drug_code(text: str, drug: Entity) -> CodeableConcept:
+    codings = []
+    if drug.ingredient:
+        codings.append(Coding(system=INGREDIENT_SYSTEM, code=drug.ingredient, display=drug.ingredient))
+    for c in drug.codes:
+        system, _, code = c.rpartition("|")
+        if system and code:
+            codings.append(Coding(system=system, code=code, display=drug.ingredient))
+    return CodeableConcept(coding=codings or None, text=text)
+
+
+def _dosage_texts(items: list[tuple[str, str]]) -> list[str]:
+    """Attribute texts in the fixed order Dosage, Route, Frequency, Duration, without repeats: a text equal to
+    (case-insensitively) or contained in another kept text is dropped."""
+    ordered = sorted(items, key=lambda it: DOSAGE_LABELS.index(it[0]) if it[0] in DOSAGE_LABELS else 99)
+    folded = [" ".join(t.lower().split()) for _, t in ordered]
+    out: list[str] = []
+    for i, (_, text) in enumerate(ordered):
+        f = folded[i]
+        if any(f == g and j < i for j, g in enumerate(folded)):
+            continue
+        if any(f != g and re.search(rf"(?<!\w){re.escape(f)}(?!\w)", g) for g in folded):
+            continue
+        out.append(" ".join(text.split()))
+    return out
 
 
 def _unique_spans(entities: Iterable[Entity]) -> list[Entity]:

@@ -1,0 +1,174 @@
+"""ConText-style assertion rules: negated, uncertain, hypothetical, historical, subject (family/other).
+
+Trigger phrases live in ``data/context_rules.tsv`` (category, direction). A trigger applies to a mention of
+Problem/Reason/ADE in the same *scope*: the sentence or list item (bounded by ``. ! ? ;``, line breaks and
+bullets), cut at terminate triggers ("but", "however", "which", ...). Forward triggers apply to mentions after
+them, backward triggers to mentions before them. Sections matter: a mention under a family-history heading has
+subject ``family``; under a past-medical/surgical-history heading it is not marked historical (chronic conditions
+listed there are still present: the annotation guidelines). Pure functions of the text and the offsets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from importlib import resources
+from itertools import pairwise
+
+from clinie.document import Document, Entity
+from clinie.schema import NEGATABLE_LABELS
+
+CATEGORIES = ("negated", "uncertain", "hypothetical", "historical", "family", "other", "pseudo", "terminate")
+_SCOPE_BREAK = re.compile(r"[.!?;](?=\s|$)|\n|•|(?<=\s)-\s(?=[A-Z])|:\s")
+_HEADER = re.compile(r"^[ \t]*([A-Z][A-Z /&,()-]{2,}[A-Z)])[ \t]*:?[ \t]*$", re.MULTILINE)
+_FAMILY_SECTIONS = re.compile(r"FAMILY (MEDICAL )?HISTORY|FAMILY HX|\bFH\b")
+_SECTION_ANY = re.compile(r"^[A-Z]")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    pattern: re.Pattern[str]
+    category: str
+    direction: str
+
+
+@dataclass(frozen=True, slots=True)
+class Assertion:
+    negated: bool = False
+    uncertain: bool = False
+    hypothetical: bool = False
+    historical: bool = False
+    subject: str = "patient"
+
+
+@lru_cache(maxsize=4)
+def load_rules(name: str = "context_rules.tsv") -> tuple[Rule, ...]:
+    rules = []
+    text = resources.files("clinie.normalize").joinpath(f"data/{name}").read_text()
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        phrase, category, direction = [*line.split("\t"), "", ""][:3]
+        if category not in CATEGORIES or direction not in ("forward", "backward", "both"):
+            raise ValueError(f"bad context rule: {line!r}")
+        phrase = phrase.strip().replace(" ", r"\s+")
+        rules.append(Rule(re.compile(rf"(?<![\w-]){phrase}(?![\w-])", re.IGNORECASE), category, direction))
+    return tuple(rules)
+
+
+def _scopes(text: str) -> list[tuple[int, int]]:
+    bounds = [0]
+    for m in _SCOPE_BREAK.finditer(text):
+        bounds.append(m.end())
+    bounds.append(len(text))
+    return [(a, b) for a, b in pairwise(bounds) if b > a]
+
+
+def _sections(text: str) -> list[tuple[int, str]]:
+    return [(m.start(), m.group(1)) for m in _HEADER.finditer(text)]
+
+
+@dataclass(frozen=True)
+class _Trigger:
+    start: int
+    end: int
+    category: str
+    direction: str
+
+
+def _triggers(text: str, start: int, end: int, rules: Sequence[Rule]) -> list[_Trigger]:
+    found: list[_Trigger] = []
+    chunk = text[start:end]
+    for rule in rules:
+        for m in rule.pattern.finditer(chunk):
+            found.append(_Trigger(start + m.start(), start + m.end(), rule.category, rule.direction))
+    # longest trigger wins where triggers overlap (pseudo triggers mask the triggers they contain)
+    found.sort(key=lambda t: (t.start, -(t.end - t.start)))
+    kept: list[_Trigger] = []
+    for t in found:
+        if kept and t.start < kept[-1].end:
+            continue
+        kept.append(t)
+    return [t for t in kept if t.category != "pseudo"]
+
+
+def assert_mention(text: str, start: int, end: int, *, rules: Sequence[Rule] | None = None,
+                   scopes: Sequence[tuple[int, int]] | None = None,
+                   sections: Sequence[tuple[int, str]] | None = None) -> Assertion:
+    """The assertion flags of the mention ``text[start:end]``."""
+    rules = load_rules() if rules is None else rules
+    scopes = _scopes(text) if scopes is None else scopes
+    sections = _sections(text) if sections is None else sections
+    s0, s1 = next(((a, b) for a, b in scopes if a <= start < b), (0, len(text)))
+    trig = _triggers(text, s0, s1, rules)
+    # clause bounds: the nearest terminate triggers around the mention
+    lo, hi = s0, s1
+    for t in trig:
+        if t.category == "terminate":
+            if t.end <= start:
+                lo = max(lo, t.end)
+            elif t.start >= end:
+                hi = min(hi, t.start)
+    flags: dict[str, bool] = {}
+    for t in trig:
+        if t.category == "terminate" or t.start < lo or t.end > hi:
+            continue
+        if t.start < end and t.end > start:  # inside the mention ("no longer" in a longer span)
+            continue
+        before = t.end <= start
+        if (before and t.direction in ("forward", "both")) or (not before and t.direction in ("backward", "both")):
+            flags[t.category] = True
+    section = next((name for pos, name in reversed(sections) if pos <= start), "")
+    subject = "family" if flags.get("family") or _FAMILY_SECTIONS.search(section) else (
+        "other" if flags.get("other") else "patient")
+    return Assertion(
+        negated=flags.get("negated", False),
+        uncertain=flags.get("uncertain", False),
+        hypothetical=flags.get("hypothetical", False),
+        historical=flags.get("historical", False),
+        subject=subject,
+    )
+
+
+class AssertionTagger:
+    """Pipeline stage: ``predict`` computes flags for Problem/Reason/ADE, ``set_annotations`` puts them on.
+
+    ``negation``: also set ``negated`` from the rules (OR with what the model said); by default the model's
+    negation is kept as it is.
+    """
+
+    def __init__(self, rules: Sequence[Rule] | None = None, *, negation: bool = False,
+                 labels: Iterable[str] = NEGATABLE_LABELS) -> None:
+        self.rules = tuple(rules) if rules is not None else load_rules()
+        self.negation = negation
+        self.labels = frozenset(labels)
+
+    def predict(self, doc: Document) -> dict[str, Assertion]:
+        scopes, sections = _scopes(doc.text), _sections(doc.text)
+        return {
+            e.id: assert_mention(doc.text, e.start, e.end, rules=self.rules, scopes=scopes, sections=sections)
+            for e in doc.entities
+            if e.label in self.labels
+        }
+
+    def set_annotations(self, doc: Document, assertions: dict[str, Assertion]) -> Document:
+        out: list[Entity] = []
+        for e in doc.entities:
+            a = assertions.get(e.id)
+            if a is None:
+                out.append(e)
+                continue
+            out.append(replace(
+                e,
+                negated=(e.negated or a.negated) if self.negation else e.negated,
+                uncertain=a.uncertain,
+                hypothetical=a.hypothetical,
+                historical=a.historical,
+                subject=a.subject,
+            ))
+        return doc.with_annotations(entities=out)
+
+    def __call__(self, doc: Document) -> Document:
+        return self.set_annotations(doc, self.predict(doc))

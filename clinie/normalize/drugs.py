@@ -1,0 +1,113 @@
+"""Drug mention -> lowercase generic ingredient(s) (+ DrugBank id where the dictionary has one).
+
+Lookup order for each match key (``clinie.normalize.text.keys`` plus salt/form words dropped):
+
+1. ``data/drugs.tsv`` (curated additions: vaccines, products, classes as written);
+2. the curated vocabulary of ``clinie/augment/data`` (generics, brands, written variants, allergens, drug classes);
+3. the drug-named-entity-recognition dictionary (MedlinePlus / DrugBank / Wikipedia names, brand -> generic);
+4. the same, word by word (``"Toprol XL"`` -> ``toprol``).
+
+Combinations are written alphabetically joined by ``" / "``. Below the threshold nothing is set.
+"""
+
+from __future__ import annotations
+
+import bz2
+import pickle
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata, resources
+
+from clinie.normalize.text import fold, keys, singular
+
+DRUGBANK_SYSTEM = "http://www.drugbank.ca"
+_SALTS = frozenset(
+    [
+        "hcl", "hydrochloride", "sodium", "potassium", "calcium", "sulfate", "succinate", "tartrate", "er",
+        "xr", "xl", "sr", "cr", "dr", "la", "od", "mesylate", "besylate", "maleate", "citrate", "acetate",
+        "fumarate", "tablet", "tablets", "tab", "tabs", "capsule", "capsules", "cap", "caps", "pill", "pills",
+        "injection", "cream", "ointment", "gel", "solution", "suspension", "syrup", "drops", "spray", "patch",
+        "inhaler", "mg", "mcg", "medication", "medications", "medicine", "shot"
+    ]
+)
+TIER_SCORES = (1.0, 1.0, 0.95, 0.8)
+
+
+@dataclass(frozen=True, slots=True)
+class DrugMatch:
+    ingredient: str
+    score: float
+    source: str
+    drugbank_id: str | None = None
+
+
+def _combo(name: str) -> str:
+    parts = re.split(r",\s*and\s+|,\s*|\s+and\s+|\s*/\s*", name.lower())
+    return " / ".join(sorted(p.strip() for p in parts if p.strip()))
+
+
+def _tsv(package: str, name: str) -> list[list[str]]:
+    text = resources.files(package).joinpath(f"data/{name}").read_text()
+    return [line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+@lru_cache(maxsize=1)
+def _tables() -> tuple[dict[str, str], dict[str, str], dict[str, list[str]], dict[str, str]]:
+    curated: dict[str, str] = {}
+    for row in _tsv("clinie.normalize", "drugs.tsv"):
+        for form in row[1].split("|"):
+            curated.setdefault(fold(form), row[0].strip())
+    vocab: dict[str, str] = {}
+    for row in _tsv("clinie.augment", "drugs.tsv"):
+        row = [*row, "", ""]
+        ingredient = _combo(row[0])
+        for form in [row[0], *row[1].split("|"), *row[2].split("|")]:
+            if form.strip():
+                vocab.setdefault(fold(form), ingredient)
+    for row in _tsv("clinie.augment", "allergens.tsv"):  # allergens as written in allergy lists ("sulfa")
+        vocab.setdefault(fold(row[0]), row[1].strip())
+    for row in _tsv("clinie.augment", "drug_classes.tsv"):
+        vocab.setdefault(fold(row[0]), row[1].strip())
+        vocab.setdefault(" ".join(singular(w) for w in fold(row[0]).split()), row[1].strip())
+    path = resources.files("drug_named_entity_recognition").joinpath("drug_ner_dictionary.pkl.bz2")
+    with resources.as_file(path) as p, bz2.open(p, "rb") as fh:
+        data = pickle.load(fh)  # the package's own shipped dictionary
+    dictionary = {fold(k): list(v) for k, v in data["drug_variant_to_canonical"].items()}
+    drugbank = {
+        _combo(k): str(v["drugbank_id"]) for k, v in data["drug_canonical_to_data"].items() if v.get("drugbank_id")
+    }
+    return curated, vocab, dictionary, drugbank
+
+
+def dictionary_version() -> str:
+    return f"drug-named-entity-recognition {metadata.version('drug-named-entity-recognition')}"
+
+
+def _drop_salts(key: str) -> str:
+    return " ".join(w for w in key.split() if w not in _SALTS and not re.fullmatch(r"\d+(\.\d+)?", w))
+
+
+def normalize_drug(text: str) -> DrugMatch | None:
+    curated, vocab, dictionary, drugbank = _tables()
+    cands = list(keys(text))
+    if not cands:  # nothing but punctuation
+        return None
+    cands += [k for k in (_drop_salts(c) for c in cands) if k and k not in cands]
+
+    def done(ingredient: str, score: float, source: str) -> DrugMatch:
+        return DrugMatch(ingredient, score, source, drugbank.get(ingredient))
+
+    for k in cands:
+        if k in curated:
+            return done(curated[k], TIER_SCORES[0], "curated")
+        if k in vocab:
+            return done(vocab[k], TIER_SCORES[1], "vocab")
+        if k in dictionary:
+            return done(_combo(dictionary[k][0]), TIER_SCORES[2], "dictionary")
+    for w in _drop_salts(cands[0]).split():
+        if len(w) > 3 and w in vocab:
+            return done(vocab[w], TIER_SCORES[3], "vocab-word")
+        if len(w) > 3 and w in dictionary:
+            return done(_combo(dictionary[w][0]), TIER_SCORES[3], "dictionary-word")
+    return None

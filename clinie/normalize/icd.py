@@ -1,0 +1,235 @@
+"""ICD-10-CM term index and linker (conditions: Problem, Reason, ADE).
+
+Terms come from three tiers, tried in this order for every match key (``clinie.normalize.text.keys``):
+
+0. ``data/conditions.tsv`` — curated clinician forms (and the drug-induced code for ADE mentions);
+1. the clinician forms of ``clinie/augment/data/problems.tsv`` (the vocabulary the synthetic notes use);
+2. ICD-10-CM descriptions and inclusion terms of billable codes (``simple-icd-10-cm``), simplified.
+
+A key that hits no term falls back to lexical retrieval: IDF-weighted Dice overlap between the key's words and
+every term's words (an inverted index), which yields a score below the exact tiers. Candidates below the
+threshold leave the mention text-only.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from clinie.normalize.text import fold, keys, singular
+
+ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
+INDEX_FORMAT = "clinie-icd10cm-index-1"
+TIER_SCORES = (1.0, 0.95, 0.9)
+KEY_STEP_PENALTY = 0.02
+FUZZY_WEIGHT = 0.85
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    code: str  # dotted ICD-10-CM code, e.g. "E11.9"
+    display: str
+    score: float
+    source: str  # "curated" | "vocab" | "icd10cm" | "lexical"
+
+    @property
+    def coding(self) -> str:
+        return f"{ICD10CM_SYSTEM}|{self.code}"
+
+
+def _simplify(term: str) -> str:
+    t = re.sub(r"\s*\([^)]*\)", "", term)
+    t = re.sub(r",?\s*(unspecified|not elsewhere classified|NOS)\b", "", t, flags=re.IGNORECASE)
+    t = re.sub(r"^\s*unspecified\s+", "", t, flags=re.IGNORECASE)
+    t = re.sub(r"\bof unspecified (site|side|part|type)\b", "", t, flags=re.IGNORECASE)
+    m = re.fullmatch(r"\s*pain in (right|left) (\w+)\s*", t, flags=re.IGNORECASE)
+    if m:
+        t = f"{m.group(1)} {m.group(2)} pain"
+    return fold(t)
+
+
+def _curated_rows() -> Iterable[tuple[str, str, str]]:
+    """(term, code, ADE code or '') from data/conditions.tsv."""
+    text = resources.files("clinie.normalize").joinpath("data/conditions.tsv").read_text()
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        cols = [*line.split("\t"), "", ""]
+        code, terms, ade = cols[0].strip(), cols[1], cols[2].strip()
+        for term in terms.split("|"):
+            if term.strip():
+                yield term.strip(), code, ade
+
+
+def _vocab_rows() -> Iterable[tuple[str, str]]:
+    text = resources.files("clinie.augment").joinpath("data/problems.tsv").read_text()
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        cols = [*line.split("\t"), "", "", ""]
+        for term in [*cols[2].split("|"), *cols[3].split("|")]:
+            if term.strip():
+                yield term.strip(), cols[0].strip()
+
+
+def icd_version() -> str:
+    import importlib.metadata
+
+    return f"ICD-10-CM April 2026 (simple-icd-10-cm {importlib.metadata.version('simple-icd-10-cm')})"
+
+
+def build_index_data() -> dict[str, object]:
+    """The serialisable index: displays, terms per tier and the terminology version."""
+    import simple_icd_10_cm as icd
+
+    displays: dict[str, str] = {}
+    icd_terms: dict[str, list[str]] = defaultdict(list)
+    for raw in icd.get_all_codes(True):
+        if not icd.is_leaf(raw) or icd.is_chapter_or_block(raw):
+            continue
+        code = icd.add_dot(raw) if "." not in raw else raw
+        desc = icd.get_description(raw)
+        displays[code] = desc
+        for term in [desc, *icd.get_inclusion_term(raw)]:
+            k = _simplify(term)
+            if k and code not in icd_terms[k]:
+                icd_terms[k].append(code)
+    # several codes for one term: prefer an "unspecified" code, then the shorter (less specific) code
+    for codes in icd_terms.values():
+        codes.sort(key=lambda c: ("unspecified" not in displays[c].lower(), len(c), c))
+    curated: dict[str, list[str]] = defaultdict(list)
+    ade: dict[str, str] = {}
+    for term, code, ade_code in _curated_rows():
+        for k in list(keys(term))[:1]:
+            if code not in curated[k]:
+                curated[k].append(code)
+            if ade_code:
+                ade[k] = ade_code
+    vocab: dict[str, list[str]] = defaultdict(list)
+    for term, code in _vocab_rows():
+        k = fold(term)
+        if code not in vocab[k]:
+            vocab[k].append(code)
+    for code in {c for cs in (*curated.values(), *vocab.values()) for c in cs} | set(ade.values()):
+        if code not in displays and icd.is_valid_item(code):
+            displays[code] = icd.get_description(code)
+    return {
+        "format": INDEX_FORMAT,
+        "version": icd_version(),
+        "displays": displays,
+        "tiers": [dict(curated), dict(vocab), dict(icd_terms)],
+        "ade": ade,
+    }
+
+
+class IcdIndex:
+    """Lookup and lexical retrieval over the tiers of ``build_index_data``."""
+
+    def __init__(self, data: dict[str, object]) -> None:
+        if data.get("format") != INDEX_FORMAT:
+            raise ValueError(f"not a {INDEX_FORMAT} index")
+        self.version = str(data["version"])
+        self.displays: dict[str, str] = dict(data["displays"])  # type: ignore[call-overload]
+        self.tiers: list[dict[str, list[str]]] = [dict(t) for t in data["tiers"]]  # type: ignore[attr-defined]
+        self.ade: dict[str, str] = dict(data["ade"])  # type: ignore[call-overload]
+        self._postings: dict[str, list[tuple[int, str]]] | None = None
+        self._idf: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ io
+
+    @classmethod
+    def build(cls) -> IcdIndex:
+        return cls(build_index_data())
+
+    def save(self, path: str | Path) -> None:
+        data = {"format": INDEX_FORMAT, "version": self.version, "displays": self.displays, "tiers": self.tiers,
+                "ade": self.ade}
+        with gzip.open(path, "wt", encoding="utf-8") as fh:
+            json.dump(data, fh)
+
+    @classmethod
+    def load(cls, path: str | Path) -> IcdIndex:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            return cls(json.load(fh))
+
+    # ------------------------------------------------------------------ lookup
+
+    def exact(self, text: str, *, ade: bool = False) -> Candidate | None:
+        for step, k in enumerate(keys(text)):
+            if ade and k in self.ade:
+                return self._cand(self.ade[k], TIER_SCORES[0] - step * KEY_STEP_PENALTY, "curated")
+            for tier, (table, source) in enumerate(zip(self.tiers, ("curated", "vocab", "icd10cm"), strict=True)):
+                codes = table.get(k)
+                if codes:
+                    return self._cand(codes[0], TIER_SCORES[tier] - step * KEY_STEP_PENALTY, source)
+        return None
+
+    def link(self, text: str, *, ade: bool = False) -> Candidate | None:
+        """The best candidate for ``text`` (exact tiers first, then lexical retrieval)."""
+        hit = self.exact(text, ade=ade)
+        if hit is not None:
+            return hit
+        return self.lexical(text)
+
+    def _cand(self, code: str, score: float, source: str) -> Candidate:
+        return Candidate(code, self.displays.get(code, ""), round(score, 4), source)
+
+    def _build_postings(self) -> dict[str, list[tuple[int, str]]]:
+        postings: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        n_terms = 0
+        for tier, table in enumerate(self.tiers):
+            for term in table:
+                n_terms += 1
+                for w in {singular(w) for w in term.split()}:
+                    postings[w].append((tier, term))
+        self._idf = {w: math.log(1 + n_terms / len(p)) for w, p in postings.items()}
+        return postings
+
+    def lexical(self, text: str) -> Candidate | None:
+        if self._postings is None:
+            self._postings = self._build_postings()
+        all_keys = list(keys(text))
+        if not all_keys:  # nothing but punctuation
+            return None
+        key = all_keys[-1]
+        words = {singular(w) for w in key.split()}
+        default_idf = max(self._idf.values()) if self._idf else 1.0
+        wq = sum(self._idf.get(w, default_idf) for w in words)
+        if not words or wq <= 0:
+            return None
+        overlap: dict[tuple[int, str], float] = defaultdict(float)
+        for w in words:
+            for item in self._postings.get(w, ()):
+                overlap[item] += self._idf[w]
+        best: tuple[float, int, str] | None = None
+        for (tier, term), ov in overlap.items():
+            wt = sum(self._idf.get(singular(w), default_idf) for w in set(term.split()))
+            dice = 2 * ov / (wq + wt)
+            cand = (dice, -tier, term)
+            if best is None or cand > best:
+                best = cand
+        if best is None:
+            return None
+        dice, neg_tier, term = best
+        return self._cand(self.tiers[-neg_tier][term][0], FUZZY_WEIGHT * dice, "lexical")
+
+
+@lru_cache(maxsize=1)
+def default_index() -> IcdIndex:
+    return IcdIndex.build()
+
+
+@lru_cache(maxsize=4096)
+def icd_display(code: str) -> str:
+    """The ICD-10-CM description of ``code`` ("" when unknown)."""
+    import simple_icd_10_cm as icd
+
+    return str(icd.get_description(code)) if icd.is_valid_item(code) else ""

@@ -1,0 +1,105 @@
+"""The normalisation stage: ICD-10-CM codes for Problem/Reason/ADE, ingredient (+ DrugBank id) for Drug.
+
+spaCy-like: ``predict`` is pure (entity id -> result), ``set_annotations`` returns a new Document. A condition
+mention whose best candidate scores below ``threshold`` stays text-only (no ``codes``). A generic symptom
+("pain", "swelling") takes the body site the same line gives it when that site-specific form is in the index
+("Right knee: pain" -> "right knee pain" -> M25.561).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from clinie.document import Document, Entity
+from clinie.normalize.drugs import DRUGBANK_SYSTEM, normalize_drug
+from clinie.normalize.icd import Candidate, IcdIndex, default_index
+from clinie.normalize.text import fold
+
+CONDITION_LABELS = ("Problem", "Reason", "ADE")
+DEFAULT_THRESHOLD = 0.5
+_SITED = frozenset({"pain", "swelling", "tenderness", "effusion", "instability", "stiffness", "edema"})
+_SITE = re.compile(
+    r"\b(?:(right|left|bilateral|low|lower)\s+)?(knee|shoulder|hip|ankle|wrist|elbow|foot|hand|leg|arm|neck|back|chest|"
+    r"abdomen|abdominal|head|throat|ear|eye|sinus|calf)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NormResult:
+    codes: tuple[str, ...] = ()
+    ingredient: str | None = None
+    score: float | None = None
+    source: str | None = None
+
+
+class Normalizer:
+    def __init__(self, index: IcdIndex | None = None, *, threshold: float = DEFAULT_THRESHOLD,
+                 use_site: bool = True) -> None:
+        self.index = index if index is not None else default_index()
+        self.threshold = threshold
+        self.use_site = use_site
+
+    @property
+    def versions(self) -> dict[str, str]:
+        from clinie.normalize.drugs import dictionary_version
+
+        return {"icd-10-cm": self.index.version, "drugs": dictionary_version()}
+
+    def _sited(self, doc: Document, e: Entity) -> Candidate | None:
+        words = fold(doc.span_text(e)).split()
+        if len(words) != 1 or words[0] not in _SITED:
+            return None
+        line_start = doc.text.rfind("\n", 0, e.start) + 1
+        line_end = doc.text.find("\n", e.end)
+        line = doc.text[line_start : line_end if line_end >= 0 else len(doc.text)]
+        sites = list(_SITE.finditer(line))
+        if not sites:
+            return None
+        m = sites[0]
+        site = " ".join(p for p in (m.group(1), m.group(2)) if p).lower()
+        if site.split()[-1] in words:
+            return None
+        return self.index.exact(f"{site} {words[-1]}")
+
+    def link_condition(self, doc: Document, e: Entity) -> Candidate | None:
+        text = doc.span_text(e)
+        cand = self.index.link(text, ade=e.label == "ADE")
+        if self.use_site:
+            sited = self._sited(doc, e)
+            if sited is not None and sited.source in ("curated", "vocab"):
+                cand = sited
+        return cand
+
+    def predict(self, doc: Document) -> dict[str, NormResult]:
+        out: dict[str, NormResult] = {}
+        for e in doc.entities:
+            if e.label in CONDITION_LABELS:
+                cand = self.link_condition(doc, e)
+                if cand is not None and cand.score >= self.threshold:
+                    out[e.id] = NormResult(codes=(cand.coding,), score=cand.score, source=cand.source)
+            elif e.label == "Drug":
+                m = normalize_drug(doc.span_text(e))
+                if m is not None:
+                    codes = (f"{DRUGBANK_SYSTEM}|{m.drugbank_id}",) if m.drugbank_id else ()
+                    out[e.id] = NormResult(codes=codes, ingredient=m.ingredient, score=m.score, source=m.source)
+        return out
+
+    def set_annotations(self, doc: Document, results: dict[str, NormResult]) -> Document:
+        ents = [
+            replace(e, codes=results[e.id].codes, ingredient=results[e.id].ingredient or e.ingredient)
+            if e.id in results else e
+            for e in doc.entities
+        ]
+        return doc.with_annotations(entities=ents)
+
+    def __call__(self, doc: Document) -> Document:
+        return self.set_annotations(doc, self.predict(doc))
+
+
+def strip_normalization(doc: Document) -> Document:
+    """``doc`` with every attribute the assertion and normalisation stages set cleared (gold-span evaluation)."""
+    ents = [replace(e, negated=False, uncertain=False, hypothetical=False, historical=False, subject="patient",
+                    codes=(), ingredient=None) for e in doc.entities]
+    return doc.with_annotations(entities=ents)

@@ -1,0 +1,78 @@
+"""ConText-style assertion rules: each flag, scope bounds, sections."""
+
+from __future__ import annotations
+
+import pytest
+
+from clinie.document import Document, Entity
+from clinie.normalize.context import Assertion, AssertionTagger, assert_mention
+
+
+def flags(text: str, mention: str) -> Assertion:
+    i = text.index(mention)
+    return assert_mention(text, i, i + len(mention))
+
+
+@pytest.mark.parametrize(
+    ("text", "mention", "expected"),
+    [
+        ("Denies chest pain.", "chest pain", "negated"),
+        ("Possible sepsis.", "sepsis", "uncertain"),
+        ("We will rule out meningitis.", "meningitis", "uncertain"),
+        ("There is concern for pneumonia.", "pneumonia", "uncertain"),
+        ("Call if chest pain develops.", "chest pain", "hypothetical"),
+        ("She is at risk of bleeding.", "bleeding", "hypothetical"),
+        ("Heparin to prevent DVT.", "DVT", "hypothetical"),
+        ("Tuberculosis in 1998, treated.", "Tuberculosis", "historical"),
+        ("Rash last year that resolved.", "Rash", "historical"),
+        ("Status post appendectomy for appendicitis.", "appendicitis", "historical"),
+    ],
+)
+def test_flag(text: str, mention: str, expected: str) -> None:
+    a = flags(text, mention)
+    assert getattr(a, expected) is True
+    others = {"negated", "uncertain", "hypothetical", "historical"} - {expected}
+    assert not any(getattr(a, f) for f in others)
+
+
+def test_plain_mention_has_no_flags() -> None:
+    assert flags("She has hypertension and diabetes.", "diabetes") == Assertion()
+
+
+def test_history_of_a_chronic_condition_is_not_historical() -> None:
+    assert not flags("Patient reports history of hypertension.", "hypertension").historical
+
+
+def test_scope_ends_at_sentence_and_terminator() -> None:
+    text = "No fever. She has a cough but denies wheezing."
+    assert flags(text, "fever").negated
+    assert not flags(text, "cough").negated
+    assert flags(text, "wheezing").negated
+    assert not flags("Denies fever; reports cough.", "cough").negated
+
+
+def test_scope_ends_at_list_item() -> None:
+    text = "• Respiratory: Denies shortness of breath.\n• Cardiovascular: chest pain with exertion."
+    assert flags(text, "shortness of breath").negated
+    assert not flags(text, "chest pain").negated
+
+
+def test_family_history_section_and_family_cue() -> None:
+    text = "FAMILY HISTORY\n\nBreast cancer.\n\nSOCIAL HISTORY\n\nNo smoking. Asthma."
+    assert flags(text, "Breast cancer").subject == "family"
+    assert flags(text, "Asthma").subject == "patient"
+    assert flags("Her mother had breast cancer.", "breast cancer").subject == "family"
+    # a parent in the sentence who is not the subject of the finding
+    assert flags("Her father brought her in for abdominal pain.", "abdominal pain").subject == "patient"
+
+
+def test_tagger_sets_flags_and_keeps_model_negation_unless_asked() -> None:
+    text = "No fever. Possible pneumonia."
+    ents = (Entity("T1", "Problem", 3, 8), Entity("T2", "Problem", 19, 28), Entity("T3", "Drug", 0, 2))
+    doc = Document("d", text, entities=ents)
+    out = AssertionTagger()(doc)
+    assert [e.negated for e in out.entities] == [False, False, False]
+    assert out.entity("T2").uncertain and not out.entity("T1").uncertain
+    out = AssertionTagger(negation=True)(doc)
+    assert out.entity("T1").negated and not out.entity("T2").negated
+    assert out.entity("T3") == ents[2]  # a Drug gets no assertion flags

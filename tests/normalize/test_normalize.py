@@ -1,0 +1,74 @@
+"""Normalisation: match keys, the ICD-10-CM linker tiers and threshold, drug ingredients, the stage."""
+
+from __future__ import annotations
+
+import pytest
+
+from clinie.document import Document, Entity
+from clinie.normalize.drugs import normalize_drug
+from clinie.normalize.icd import ICD10CM_SYSTEM, INDEX_FORMAT, IcdIndex
+from clinie.normalize.stage import Normalizer
+from clinie.normalize.text import expand, fold, keys, singular
+
+
+def small_index() -> IcdIndex:
+    return IcdIndex({
+        "format": INDEX_FORMAT,
+        "version": "test",
+        "displays": {"I10": "Essential (primary) hypertension", "R21": "Rash", "L27.0": "Drug rash",
+                     "M25.561": "Pain in right knee", "R52": "Pain, unspecified", "R05.9": "Cough, unspecified",
+                     "J45.909": "Unspecified asthma, uncomplicated"},
+        "tiers": [{"hypertension": ["I10"], "rash": ["R21"], "right knee pain": ["M25.561"], "pain": ["R52"]},
+                  {"cough": ["R05.9"]},
+                  {"asthma uncomplicated": ["J45.909"]}],
+        "ade": {"rash": "L27.0"},
+    })
+
+
+def test_keys_and_text() -> None:
+    assert fold("Right-sided  Pain!") == "right sided pain"
+    assert singular("aches") == "ache" and singular("diabetes") == "diabetes" and singular("bronchitis") == (
+        "bronchitis")
+    assert expand("htn") == "hypertension"
+    ks = list(keys("Some mild HTN"))
+    assert ks[0] == "some mild htn" and "hypertension" in ks
+
+
+def test_icd_tiers_abbreviation_ade_and_lexical() -> None:
+    ix = small_index()
+    hit = ix.link("HTN")
+    assert hit is not None and hit.code == "I10" and hit.coding == f"{ICD10CM_SYSTEM}|I10"
+    assert ix.link("Rash").code == "R21"  # type: ignore[union-attr]
+    assert ix.link("rash", ade=True).code == "L27.0"  # type: ignore[union-attr]
+    assert ix.link("coughs").source == "vocab"  # type: ignore[union-attr]
+    lex = ix.link("asthma, mild")
+    assert lex is not None and lex.source == "lexical" and lex.code == "J45.909" and lex.score < 0.9
+
+
+def test_stage_threshold_site_and_drugs() -> None:
+    text = "Right knee: pain. Wheezy thing. Took Crestor and Toprol XL."
+    ents = (Entity("T1", "Problem", 12, 16), Entity("T2", "Problem", 18, 30),
+            Entity("T3", "Drug", 37, 44), Entity("T4", "Drug", 49, 58))
+    doc = Document("d", text, entities=ents)
+    out = Normalizer(small_index(), threshold=0.5)(doc)
+    assert out.entity("T1").codes == (f"{ICD10CM_SYSTEM}|M25.561",)  # site from the line
+    assert out.entity("T2").codes == ()  # nothing above the threshold: text only
+    assert out.entity("T3").ingredient == "rosuvastatin"
+    assert out.entity("T4").ingredient == "metoprolol"
+    assert any(c.endswith("|DB01098") for c in out.entity("T3").codes)
+
+
+@pytest.mark.parametrize(
+    ("mention", "ingredient"),
+    [("Norvasc", "amlodipine"), ("metformin 500 mg", "metformin"), ("Augmentin", "amoxicillin / clavulanate"),
+     ("NSAIDs", "nsaids"), ("Tylenol", "acetaminophen"), ("lisinopril", "lisinopril")],
+)
+def test_drug_ingredient(mention: str, ingredient: str) -> None:
+    m = normalize_drug(mention)
+    assert m is not None and m.ingredient == ingredient
+
+
+def test_unknown_drug_stays_unset() -> None:
+    assert normalize_drug("zzqx") is None
+    assert normalize_drug("--") is None  # a span of punctuation only
+    assert small_index().link("(.)") is None
