@@ -108,6 +108,7 @@ def run_annotate(
 
     from clinie.backends.torch_backend import TorchBackend
     from clinie.model.repository import default_repository, version_dir
+    from clinie.normalize import default_stages
     from clinie.pipeline import Extractor
 
     model_dir = model or version_dir(default_repository())
@@ -115,7 +116,9 @@ def run_annotate(
         raise ClinieError(ErrorCode.MODEL_NOT_FOUND, f"{model_dir}: no such model directory")
     started = time.perf_counter()
     backend = TorchBackend.from_dir(model_dir, model_version=f"{model_dir.parent.name}/{model_dir.name}")
-    extractor = Extractor(backend, backend.tokenizer, backend.net.config, batch_windows=batch_windows)
+    # the same stages as the extractor service: assertions beyond negation, ICD-10-CM codes, ingredients
+    extractor = Extractor(backend, backend.tokenizer, backend.net.config, batch_windows=batch_windows,
+                          stages=default_stages())
 
     bar = _progress(len(notes), quiet)
 
