@@ -260,7 +260,7 @@ def test_search_columns_of_stored_rows(factory: sessionmaker[Session]) -> None:
     assert (pain.status, pain.verification_status) == (None, "refuted")
     met = found[("MedicationStatement", "metformin")]
     # no MedicationStatement search parameter reads recorded_date, so the registry leaves it empty
-    assert (met.status, met.recorded_date, met.encounter_id) == ("unknown", None, "e1")
+    assert (met.status, met.recorded_date, met.encounter_id) == ("active", None, "e1")
     prov = found[("Provenance", None)]
     assert prov.recorded_date == T0 and prov.patient_id == "p-x"
     assert prov.targets == [
