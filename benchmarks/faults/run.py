@@ -277,13 +277,16 @@ def main() -> None:
         create_topics(env["CLINIE_KAFKA_BOOTSTRAP_SERVERS"], [topic, f"{topic}.dlq"])
         records = [r for pair in zip(good, bad[: len(good)], strict=False) for r in pair]
         records += good[len(bad):] + bad[len(good):]
-        asyncio.run(publish(env["CLINIE_KAFKA_BOOTSTRAP_SERVERS"], topic, records))
+        # publish in five waves; each fault fires once half of what was published is accounted for, and the next
+        # wave follows it, so every kill happens with messages in flight (bad messages drain in bursts)
+        waves = [records[i * len(records) // 5:(i + 1) * len(records) // 5] for i in range(5)]
+        asyncio.run(publish(env["CLINIE_KAFKA_BOOTSTRAP_SERVERS"], topic, waves.pop(0)))
+        published = len(records) - sum(len(w) for w in waves)
         extractor = Extractor(xenv, work / "extractor.log")
         extractor.start()
         good_ids, bad_ids = {k for k, _, _ in good}, {k for k, _, _ in bad}
         all_ids = good_ids | bad_ids
         faults = ["extractor", "triton", "postgres", "extractor"]
-        thresholds = [int(kinds_total * f) for f in (0.15, 0.35, 0.55, 0.75)]
         last_done, last_change, max_stall, metrics_text = -1, time.monotonic(), 0.0, ""
         done = 0
         dlq: list[tuple[str, dict[str, bytes]]] = []
@@ -301,9 +304,8 @@ def main() -> None:
             max_stall = max(max_stall, now - last_change)
             if done >= kinds_total:
                 break
-            if faults and done >= thresholds[0]:
+            if faults and done >= published - len(records) // 10:  # half of the newest wave still in flight
                 what = faults.pop(0)
-                thresholds.pop(0)
                 events.append(f"{now - t0:.0f}s kill -9 {what} at {done}/{kinds_total}")
                 print(f"[faults] {events[-1]}", file=sys.stderr, flush=True)
                 if what == "extractor":
@@ -320,7 +322,15 @@ def main() -> None:
                     stack.triton.start(timeout=300)
                 else:
                     kill9_postgres(stack)
+                if waves:
+                    wave = waves.pop(0)
+                    asyncio.run(publish(env["CLINIE_KAFKA_BOOTSTRAP_SERVERS"], topic, wave))
+                    published += len(wave)
                 last_change = time.monotonic()  # the stall clock measures the consumer, not our restart
+            elif not faults and waves:
+                wave = waves.pop(0)
+                asyncio.run(publish(env["CLINIE_KAFKA_BOOTSTRAP_SERVERS"], topic, wave))
+                published += len(wave)
             time.sleep(2)
         stored = stored_ids(env["CLINIE_DATABASE_URL"], all_ids) or {}
         dlq_keys = Counter(k for k, _ in dlq if k in all_ids)
