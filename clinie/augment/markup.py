@@ -177,6 +177,19 @@ def _parse_json(data: dict[str, Any]) -> Parsed:
 
 
 @dataclass
+class Rejections:
+    """The reasons an LLM answer is rejected, each counted once, with one detail line per occurrence."""
+
+    reasons: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+
+    def fail(self, reason: str, detail: str) -> None:
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+        self.details.append(f"{reason}: {detail}")
+
+
+@dataclass
 class Verdict:
     accepted: bool
     reasons: list[str]
@@ -204,13 +217,8 @@ def check_rewrite(
     """Accept the LLM's rewrite of ``source`` (pieces of ``doc``, possibly one part of it) only if every entity
     survives with its label (and its text, unless type-consistent changes are allowed), no entity or relation is
     invented or lost, spans sit on word boundaries and the text changed; the validator runs on the whole document."""
-    reasons: list[str] = []
-    details: list[str] = []
-
-    def fail(reason: str, detail: str) -> None:
-        if reason not in reasons:
-            reasons.append(reason)
-        details.append(f"{reason}: {detail}")
+    rejections = Rejections()
+    reasons, details, fail = rejections.reasons, rejections.details, rejections.fail
 
     if not answer.strip():
         fail("empty_answer", "")
@@ -303,13 +311,8 @@ def parse_annotation(text: str, answer: str) -> tuple[dict[str, Any] | None, lis
     """An interchange document from an LLM annotation of ``text`` (inline markers, handles optional, and an optional
     RELATIONS block ``eH -> eT``): rejected (None, reasons, details) unless the answer's text is exactly ``text``,
     markers parse, relations join an attribute to a Drug, and the validator passes."""
-    reasons: list[str] = []
-    details: list[str] = []
-
-    def fail(reason: str, detail: str) -> None:
-        if reason not in reasons:
-            reasons.append(reason)
-        details.append(f"{reason}: {detail}")
+    rejections = Rejections()
+    reasons, details, fail = rejections.reasons, rejections.details, rejections.fail
 
     if not answer.strip():
         return None, ["empty_answer"], []
