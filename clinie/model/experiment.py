@@ -18,9 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from clinie.evaluate import score
 from clinie.io import read_documents
-from clinie.model.train import CorpusSpec, TrainConfig, train
+from clinie.model.train import CorpusSpec, TrainConfig, evaluate_net, train
 
 
 class Variant(BaseModel):
@@ -53,16 +52,10 @@ class ExperimentConfig(BaseModel):
 def evaluate_model(model_dir: Path, eval_paths: list[str]) -> dict[str, Any]:
     """Score a saved model on each evaluation set with the project's scorer (reports as dicts)."""
     from clinie.backends.torch_backend import TorchBackend
-    from clinie.pipeline import Extractor
 
     backend = TorchBackend.from_dir(model_dir)
-    extractor = Extractor(backend, backend.tokenizer, backend.net.config, batch_windows=32)
-    out: dict[str, Any] = {}
-    for path in eval_paths:
-        gold = read_documents(path)
-        pred = list(extractor.pipe(d.without_annotations() for d in gold))
-        out[Path(path).stem] = score(gold, pred).as_dict()
-    return out
+    return {Path(p).stem: evaluate_net(backend.net, backend.tokenizer, read_documents(p))["report"]
+            for p in eval_paths}
 
 
 def run_experiment(cfg: ExperimentConfig, only: list[str] | None = None) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ from clinie.model.checkpoint import load_model_spec
 from clinie.model.repository import default_repository, version_dir, versions
 from clinie.pipeline import Extractor
 
+from .parity import assert_same_predictions
+
 pytestmark = pytest.mark.integration
 
 NOTE = (
@@ -44,9 +46,6 @@ def test_default_model_on_triton_matches_the_in_process_backend(default_triton: 
     theirs = Extractor(remote, tokenizer, config).annotate(docs)
     remote.close()
     assert len(ours[1].segments) > 1
-    for a, b in zip(ours, theirs, strict=True):
-        assert [(e.label, e.start, e.end, e.negated) for e in a.entities] == \
-            [(e.label, e.start, e.end, e.negated) for e in b.entities]
-        assert [(r.label, r.head, r.tail) for r in a.relations] == [(r.label, r.head, r.tail) for r in b.relations]
+    assert_same_predictions(ours, theirs)
     labels = {e.label for e in ours[0].entities}
     assert {"Drug", "Dosage", "Frequency", "Problem"} <= labels, labels

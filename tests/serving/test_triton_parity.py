@@ -9,10 +9,11 @@ import pytest
 from clinie.backends.torch_backend import TorchBackend
 from clinie.backends.triton_backend import TritonBackend
 from clinie.document import Document
-from clinie.io import document_to_json
 from clinie.model.checkpoint import load_model_spec
 from clinie.model.repository import version_dir
 from clinie.pipeline import Extractor
+
+from .parity import assert_same_predictions
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +37,4 @@ def test_triton_and_torch_backends_agree(triton, tiny_repository: Path) -> None:
     remote.close()
     assert any(d.entities for d in ours)
     assert len(ours[1].segments) > 1, "the long note spans several windows in one request"
-    a = [document_to_json(d) for d in ours]
-    b = [document_to_json(d) for d in theirs]
-    for x, y in zip(a, b, strict=True):
-        assert [(e["label"], e["start"], e["end"], e["negated"]) for e in x["entities"]] == \
-            [(e["label"], e["start"], e["end"], e["negated"]) for e in y["entities"]]
-        assert [(r["label"], r["head"], r["tail"]) for r in x["relations"]] == \
-            [(r["label"], r["head"], r["tail"]) for r in y["relations"]]
-        for e1, e2 in zip(x["entities"], y["entities"], strict=True):
-            assert abs(e1["score"] - e2["score"]) < 1e-3
+    assert_same_predictions(ours, theirs)
