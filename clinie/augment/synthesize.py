@@ -243,6 +243,14 @@ class Writer:
 
 
 # ---------------------------------------------------------------------------------------------------- sampling
+# Injected drugs written with the form as route ("steroid injection"), and where they go.
+_INJECTABLES = (("steroid", "corticosteroids"), ("cortisone", "cortisone"), ("corticosteroid", "corticosteroids"),
+                ("Kenalog", "triamcinolone"), ("Toradol", "ketorolac"), ("Depo-Medrol", "methylprednisolone"),
+                ("cortisone", "cortisone"), ("steroid", "corticosteroids"))
+_INJECTION_SITES = (" into the right knee", " to the left shoulder", " into the lumbar spine", " into the hip joint",
+                    " under fluoroscopy", "", " today", " if symptoms persist")
+
+
 def _pronoun_cap(word: str) -> str:
     return word[0].upper() + word[1:]
 
@@ -771,6 +779,9 @@ class NoteRenderer:
         for j, med in enumerate(meds):
             w.b.add(f"\n{bullet}" if bullet and (j or ade is not None) else " " if (j or ade is not None) else "")
             drugs.append(self.plan_med_sentence(med, kind, cap=True))
+        if kind == "new" and w.p(0.12):
+            w.b.add(f"\n{bullet}" if bullet and drugs else " " if drugs or ade is not None else "")
+            drugs.append(self.injection_sentence())
         if any(m.drug.ingredient in ("apixaban", "warfarin", "rivaroxaban", "clopidogrel", "enoxaparin")
                for m in meds) and "R58" in self.v.problems:
             w.t(" Discussed the ")
@@ -784,6 +795,20 @@ class NoteRenderer:
                         "Patient Education and Counseling: Risks and benefits of treatment were reviewed.",
                         "Patient Education and Counseling: We discussed diet and exercise.")))
         w.b.link_all(heads, drugs)
+
+    def injection_sentence(self) -> int:
+        """"We will proceed with a steroid injection into the right knee.": the route written as the dosage form
+        (annotation-guidelines.md: Route), linked to the drug."""
+        w = self.w
+        name, ingredient = w.pick(_INJECTABLES)
+        epidural = w.p(0.2)
+        w.t(w.pick(("We will proceed with ", "We can consider ", "I recommend ", "Plan for ", "Today we gave ")))
+        w.t("an epidural " if epidural else "a ")
+        d = w.b.ent(name, "Drug", ingredient=ingredient)
+        w.t(" ")
+        w.b.link(w.b.ent("injections" if w.p(0.15) else "injection", "Route"), d)
+        w.t(w.pick(_INJECTION_SITES) + ".")
+        return d
 
     def reasoning(self, prob: ProblemInfo, kind: str) -> None:
         """A Medical Reasoning sentence, mentioning the visit's symptoms, findings or an uncertain diagnosis."""
