@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from clinie.baseline import DRUG, ConTextNegation, DictionaryDrugTagger, NegationCounts, score_negation
+from benchmarks.baseline_systems import DRUG, ConTextNegation, DictionaryDrugTagger, NegationCounts, score_negation
 from clinie.document import Document
 from clinie.evaluate import Counts, Report, score
 from clinie.io import read_documents, write_documents
@@ -112,9 +112,9 @@ def to_markdown(
         "",
         "- Drugs: `drug_named_entity_recognition.find_drugs` (exact unigram/bigram dictionary lookup; its "
         "fuzzy mode crashes in this version) over clinie's regex tokens mapped back to character offsets; a "
-        "hyphenated word is looked up whole, then by its parts (`clinie/baseline.py`). It predicts only Drug "
-        "and no relations, so **the Drug row is the comparable number**; the micro rows count every other "
-        "gold label as missed.",
+        "hyphenated word is looked up whole, then by its parts (`benchmarks/baseline_systems.py`). "
+        "It predicts only Drug and no relations, so **the Drug row is the comparable number**; "
+        "the micro rows count every other gold label as missed.",
         "- Negation: medspaCy ConText (default rules, PyRuSH sentences, blank English tokenizer) given the "
         "**gold** MACCROBAT Problem spans as targets; scored on those mentions only.",
         "",

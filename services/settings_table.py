@@ -14,8 +14,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
-from clinie.settings import ExtractorSettings
-from services.fhir_api.settings import ApiSettings
+from services.settings import ApiSettings, ExtractorSettings
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
 START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"

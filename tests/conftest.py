@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from clinie.stack.kafka import TansuBroker
-    from clinie.stack.triton import TritonServer
+    from services.stack.kafka import TansuBroker
+    from services.stack.triton import TritonServer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -106,7 +106,7 @@ def tiny_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def triton(tiny_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
-    from clinie.stack.triton import TritonServer
+    from services.stack.triton import TritonServer
 
     server = TritonServer(tiny_repository, tmp_path_factory.mktemp("triton"))
     server.start()
@@ -116,7 +116,7 @@ def triton(tiny_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
-    from clinie.stack.kafka import TansuBroker
+    from services.stack.kafka import TansuBroker
 
     broker = TansuBroker(tmp_path_factory.mktemp("tansu"))
     broker.start()

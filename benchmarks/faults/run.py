@@ -172,7 +172,7 @@ def stored_ids(url: str, ids: set[str]) -> dict[str, int] | None:
     """doc id -> number of Provenance rows, for stored ids; None while PostgreSQL is down."""
     import psycopg
 
-    from clinie.stack.postgres import libpq_url
+    from services.stack.postgres import libpq_url
 
     try:
         with psycopg.connect(libpq_url(url), connect_timeout=3) as conn:
@@ -190,7 +190,7 @@ class Extractor:
 
     def start(self) -> None:
         with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen([sys.executable, "-m", "clinie.cli", "serve", "extractor"], cwd=REPO,
+            self.proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", "serve", "extractor"], cwd=REPO,
                                          env=self.env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 
     def check(self) -> None:
@@ -214,8 +214,8 @@ class Extractor:
 
 
 def kill9_postgres(stack: Any) -> None:
-    from clinie.stack.postgres import _import_pgserver, postmaster_pid
-    from clinie.stack.process import wait_until
+    from services.stack.postgres import _import_pgserver, postmaster_pid
+    from services.stack.process import wait_until
 
     pid = postmaster_pid(stack.postgres.datadir)
     assert pid is not None
@@ -241,12 +241,12 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
-    from clinie.stack.kafka import create_topics
-    from clinie.stack.local import LocalStack
-    from clinie.stack.ports import free_port
-    from clinie.stack.postgres import postmaster_pid
-    from clinie.stack.reaper import MARKER, marked_processes
     from clinie.storage.db import migrate
+    from services.stack.kafka import create_topics
+    from services.stack.local import LocalStack
+    from services.stack.ports import free_port
+    from services.stack.postgres import postmaster_pid
+    from services.stack.reaper import MARKER, marked_processes
 
     t0 = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="clinie-faults-"))

@@ -1,4 +1,4 @@
-"""``clinie augment``: the command function (registered in clinie/cli.py), reading options and calling the library."""
+"""``clinie augment``: the command function (registered in services/cli/main.py): reads options, calls the library."""
 
 from __future__ import annotations
 

@@ -29,10 +29,10 @@ from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 
 from clinie.errors import ClinieError, ErrorCode, InvalidInputError, TransientError
-from clinie.settings import ExtractorSettings
 from services.extractor.kafka_security import faststream_security
 from services.extractor.metrics import ExtractorMetrics
 from services.extractor.processor import NoteProcessor
+from services.settings import ExtractorSettings
 
 log = logging.getLogger(__name__)
 

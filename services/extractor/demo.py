@@ -21,13 +21,13 @@ import httpx
 from sqlalchemy import func, select
 
 from clinie.model.repository import default_repository
-from clinie.settings import ExtractorSettings
-from clinie.stack.kafka import create_topics
-from clinie.stack.local import LocalStack
 from clinie.storage.db import make_engine, migrate, session_factory
 from clinie.storage.models import FhirResource
 from clinie.storage.repository import iter_resources
 from services.extractor.main import build_service
+from services.settings import ExtractorSettings
+from services.stack.kafka import create_topics
+from services.stack.local import LocalStack
 
 EXPORT_TYPES = ("Condition", "MedicationStatement", "Provenance")
 
@@ -134,7 +134,7 @@ def count(database_url: str, *resource_types: str) -> list[int]:
 
 def _exit_on_sigterm() -> None:
     """SIGTERM (``timeout``, a supervisor) ends the demo like Ctrl-C: the ``with LocalStack`` block stops the
-    stack. (If the demo is killed outright, the stack's watchdog stops it: ``clinie.stack.reaper``.)"""
+    stack. (If the demo is killed outright, the stack's watchdog stops it: ``services.stack.reaper``.)"""
     import signal
     import threading
 
@@ -166,18 +166,18 @@ def run_demo(input_path: Path | None = None, export_dir: Path | None = None, dat
             kafka_heartbeat_interval_ms=200,
         )
         progress(f"stack up in {time.perf_counter() - started:.1f}s; migrating database")
-        migrate(settings.database_url)
+        migrate(settings.database_dsn)
         create_topics(settings.kafka_bootstrap_servers, [settings.input_topic, settings.dead_letter_topic])
         asyncio.run(publish(settings.kafka_bootstrap_servers, settings.input_topic, lines))
         progress(f"published {len(lines)} messages to {settings.input_topic}; extracting")
         processed, dead = asyncio.run(consume_until_done(settings, len(lines), timeout_s))
         dead_letters = asyncio.run(read_dead_letters(settings, dead))
-        conditions, meds = count(settings.database_url, "Condition", "MedicationStatement")
+        conditions, meds = count(settings.database_dsn, "Condition", "MedicationStatement")
         api_url = env["CLINIE_FHIR_API_URL"]
         served = httpx.get(f"{api_url}/Condition", params={"_summary": "count"}, timeout=30).json().get("total")
         progress(f"FHIR API at {api_url}: GET /Condition?_summary=count -> {served} (auth off: local demo only)")
         if export_dir is not None:
-            exported = export(settings.database_url, export_dir)
+            exported = export(settings.database_dsn, export_dir)
             progress(f"exported {exported} to {export_dir}")
         progress("stopping the stack")
     return {"notes": processed + dead, "conditions": conditions, "medication_statements": meds,

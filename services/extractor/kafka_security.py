@@ -1,4 +1,4 @@
-"""Kafka connection security from :class:`~clinie.settings.ExtractorSettings`, for FastStream and for aiokafka.
+"""Kafka connection security from :class:`~services.settings.ExtractorSettings`, for FastStream and for aiokafka.
 
 ``CLINIE_KAFKA_SECURITY_PROTOCOL`` decides, and is never ignored:
 
@@ -28,7 +28,7 @@ from faststream.security import (
     SASLScram512,
 )
 
-from clinie.settings import ExtractorSettings
+from services.settings import ExtractorSettings
 
 
 class FileTokenProvider(AbstractTokenProvider):

@@ -12,11 +12,11 @@ from clinie.model.checkpoint import load_model_spec
 from clinie.model.repository import version_dir
 from clinie.normalize import default_stages
 from clinie.pipeline import Extractor
-from clinie.settings import ExtractorSettings
 from clinie.storage.db import make_engine, session_factory
 from services.extractor.app import ExtractorService
 from services.extractor.metrics import ExtractorMetrics
 from services.extractor.processor import NoteProcessor
+from services.settings import ExtractorSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def build_backend(settings: ExtractorSettings) -> tuple[InferenceBackend, Extrac
 def build_service(settings: ExtractorSettings, metrics: ExtractorMetrics | None = None) -> ExtractorService:
     metrics = metrics or ExtractorMetrics()
     _, extractor, model_version = build_backend(settings)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_dsn)
     processor = NoteProcessor(extractor, session_factory(engine), model_version, settings.max_note_chars, metrics)
     log.info("extractor ready", extra={"backend": settings.backend, "model_version": model_version,
                                        "topic": settings.input_topic, "group": settings.consumer_group})

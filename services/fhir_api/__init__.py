@@ -4,6 +4,6 @@
 """
 
 from services.fhir_api.app import create_app, run
-from services.fhir_api.settings import ApiSettings
+from services.settings import ApiSettings
 
 __all__ = ["ApiSettings", "create_app", "run"]

@@ -25,7 +25,7 @@ from services.fhir_api.auth import Authenticator
 from services.fhir_api.errors import FHIR_JSON, FhirError, error_response
 from services.fhir_api.export import ExportManager
 from services.fhir_api.routers import export, operational, resources
-from services.fhir_api.settings import ApiSettings
+from services.settings import ApiSettings
 
 log = logging.getLogger("clinie.fhir_api")
 
@@ -35,7 +35,7 @@ def make_engine(settings: ApiSettings) -> Engine:
     cost 20-30 ms on searches whose row estimate was pessimistic: more than the query itself)."""
     options = f"-c default_transaction_read_only=on -c statement_timeout={settings.statement_timeout_ms} -c jit=off"
     return storage_engine(
-        settings.database_url,
+        settings.database_dsn,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         connect_args={"options": options, "application_name": "clinie-fhir-api"},

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from clinie.fhir.search import RESOURCE_TYPES
 from services.fhir_api.errors import FhirError
-from services.fhir_api.settings import ApiSettings
+from services.settings import ApiSettings
 
 Interaction = Literal["read", "search"]
 

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from services.fhir_api.auth import Access, Authenticator
 from services.fhir_api.export import ExportManager
-from services.fhir_api.settings import ApiSettings
+from services.settings import ApiSettings
 
 
 def get_settings(request: Request) -> ApiSettings:

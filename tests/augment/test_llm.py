@@ -181,7 +181,7 @@ def test_llm_augmenter_through_the_replay_server() -> None:
 
 
 def test_clinie_augment_llm_end_to_end(tmp_path: Path) -> None:
-    from clinie.cli import app
+    from services.cli.main import app
 
     docs = [visit_note("n1"), short_note("n2")]
     inp = tmp_path / "in.jsonl"
@@ -207,7 +207,7 @@ def test_clinie_augment_llm_end_to_end(tmp_path: Path) -> None:
 
 def test_clinie_augment_offline_end_to_end(tmp_path: Path) -> None:
     pytest.importorskip("simple_icd_10_cm")
-    from clinie.cli import app
+    from services.cli.main import app
 
     inp = tmp_path / "in.jsonl"
     inp.write_text(json.dumps(visit_note()) + "\n" + json.dumps(short_note()) + "\n")

@@ -139,8 +139,7 @@ def _probes(docs: list[Manifest], component: str) -> dict[str, tuple[str, int]]:
 
 @pytest.mark.parametrize("name", VALUE_SETS)
 def test_probes_hit_the_real_health_endpoints(name: str) -> None:
-    from clinie.settings import ExtractorSettings
-    from services.fhir_api.settings import ApiSettings
+    from services.settings import ApiSettings, ExtractorSettings
 
     docs = render(name)
     metrics_port = ExtractorSettings.model_fields["metrics_port"].default

@@ -27,7 +27,7 @@ NOTE = (
 
 @pytest.fixture(scope="module")
 def default_triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from clinie.stack.triton import TritonServer
+    from services.stack.triton import TritonServer
 
     server = TritonServer(default_repository(), tmp_path_factory.mktemp("triton-default"))
     server.start()

@@ -19,7 +19,7 @@ from services.fhir_api.deps import AuthenticatorDep, ExportsDep, SettingsDep, au
 from services.fhir_api.errors import FhirError
 from services.fhir_api.export import ExportJob, ExportManager, new_job_id
 from services.fhir_api.params import check_value, parse_date
-from services.fhir_api.settings import ApiSettings
+from services.settings import ApiSettings
 
 router = APIRouter()
 

@@ -18,8 +18,8 @@ from services.fhir_api.bundle import resource_first, searchset
 from services.fhir_api.deps import AuthenticatorDep, EngineDep, SettingsDep, authenticate, base_url, lenient
 from services.fhir_api.errors import FhirError, FhirJSONResponse
 from services.fhir_api.request import parse_search
-from services.fhir_api.settings import ApiSettings
 from services.fhir_api.store import Row, execute_search, read_resource
+from services.settings import ApiSettings
 
 log = logging.getLogger("clinie.fhir_api")
 router = APIRouter()

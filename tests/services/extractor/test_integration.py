@@ -13,13 +13,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import func, select
 
 from clinie.document import Document
-from clinie.settings import ExtractorSettings
-from clinie.stack.kafka import TansuBroker, acreate_topics
-from clinie.stack.triton import TritonServer
 from clinie.storage.db import make_engine
 from clinie.storage.models import FhirResource, SourceDocument
 from services.extractor.app import ExtractorService
 from services.extractor.main import build_service
+from services.settings import ExtractorSettings
+from services.stack.kafka import TansuBroker, acreate_topics
+from services.stack.triton import TritonServer
 
 from .conftest import NOTE, docref
 

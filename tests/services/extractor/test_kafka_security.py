@@ -11,8 +11,8 @@ from faststream.kafka.security import parse_security
 from faststream.security import BaseSecurity, SASLOAuthBearer, SASLPlaintext, SASLScram256, SASLScram512
 from pydantic import ValidationError
 
-from clinie.settings import ExtractorSettings
 from services.extractor.kafka_security import FileTokenProvider, aiokafka_kwargs, faststream_security
+from services.settings import ExtractorSettings
 
 
 @pytest.fixture(scope="module")

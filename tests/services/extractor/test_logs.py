@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from clinie.settings import ExtractorSettings
 from services.extractor.logs import THIRD_PARTY, configure_logging
+from services.settings import ExtractorSettings
 
 SECRET = "Zyxwvut Qwertyson"
 

@@ -65,7 +65,7 @@ def test_processes_and_logs_only_ids_and_counts(processor: NoteProcessor) -> Non
 def test_database_unavailable_is_transient(processor: NoteProcessor) -> None:
     """PostgreSQL down (nothing listens on the port): retry later, never dead-letter the note."""
     from clinie.errors import ErrorCode, TransientError
-    from clinie.stack.ports import free_port
+    from services.stack.ports import free_port
 
     down = make_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/clinie", connect_args={
         "connect_timeout": 2})

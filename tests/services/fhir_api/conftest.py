@@ -29,10 +29,10 @@ from sqlalchemy import Engine, create_engine, insert
 
 from clinie.fhir.extensions import Evidence, evidence_extension
 from clinie.fhir.systems import CLINICAL_STATUS_SYSTEM, RXNORM, SNOMED, VERIFICATION_STATUS_SYSTEM
-from clinie.stack.ports import free_port
 from clinie.storage.models import Base, FhirResource
 from clinie.storage.repository import resource_row
 from services.fhir_api import ApiSettings, create_app
+from services.stack.ports import free_port
 from tests.conftest import fresh_database
 
 CLIN = CLINICAL_STATUS_SYSTEM

@@ -12,6 +12,7 @@ from importlib import resources
 import httpx
 import pytest
 from fhirpy import SyncFHIRClient
+from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine, func, select
 
 from clinie.backends.torch_backend import TorchBackend
@@ -47,7 +48,7 @@ def pipeline_db(pg_server: str) -> Iterator[Engine]:
 
 @pytest.fixture(scope="module")
 def base_url(pipeline_db: Engine, settings: ApiSettings, serve_app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    app = create_app(settings.model_copy(update={"database_url": str(pipeline_db.url)}), engine=pipeline_db)
+    app = create_app(settings.model_copy(update={"database_url": SecretStr(str(pipeline_db.url))}), engine=pipeline_db)
     with serve_app(app) as url:
         yield url
 

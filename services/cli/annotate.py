@@ -1,9 +1,9 @@
 """``clinie annotate`` (and its older name ``clinie predict``): read notes, run the model in-process, write results.
 
-Kept apart from ``clinie.cli`` so the command's logic can be tested without a terminal. Fatal problems (missing or
-unreadable input, no note at all, unwritable output, missing model) raise :class:`ClinieError` before any output
-file exists; records that cannot be used (an invalid DocumentReference in an NDJSON file) are reported one line
-each on stderr, the rest is written, and the exit status is 1.
+Kept apart from ``services.cli.main`` so the command's logic can be tested without a terminal. Fatal problems
+(missing or unreadable input, no note at all, unwritable output, missing model) raise :class:`ClinieError` before
+any output file exists; records that cannot be used (an invalid DocumentReference in an NDJSON file) are reported
+one line each on stderr, the rest is written, and the exit status is 1.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from clinie.stack.ports import LOOPBACK, free_port
-from clinie.stack.process import ManagedProcess
+from services.stack.ports import LOOPBACK, free_port
+from services.stack.process import ManagedProcess
 
 
 class FhirApiServer(ManagedProcess):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from clinie.cli import app
+from services.cli.main import app
 from tests.conftest import fresh_database
 
 
@@ -28,7 +28,7 @@ def empty_db(pg_server: str) -> Iterator[str]:
 
 
 def test_db_current_upgrade_current(empty_db: str) -> None:
-    from clinie.cli_ops import head_revision
+    from services.cli.ops import head_revision
 
     code, out, err = run("db", "current", "--database-url", empty_db)
     assert code == 1 and out.startswith("(none)") and "clinie db upgrade" in err
@@ -77,7 +77,7 @@ def _read(bootstrap: str, topic: str, n: int) -> list[tuple[bytes, bytes]]:
 
 def test_publish_text_and_docrefs(kafka, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from clinie.fhir.docref import parse_document_reference
-    from clinie.stack.kafka import create_topics
+    from services.stack.kafka import create_topics
 
     topic = "clinie.test.publish"
     create_topics(kafka.bootstrap_servers, [topic])

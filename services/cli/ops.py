@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from clinie.errors import ClinieError, ErrorCode, TransientError
 
 if TYPE_CHECKING:
-    from clinie.settings import ExtractorSettings
+    from services.settings import ExtractorSettings
 
 
 def _echo(msg: str) -> None:

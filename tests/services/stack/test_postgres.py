@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from clinie.stack.postgres import PostgresServer
 from clinie.storage.db import normalize_url
+from services.stack.postgres import PostgresServer
 
 
 def _select_1(url: str) -> int:
@@ -50,7 +50,7 @@ def test_embedded_start_connect_stop(tmp_path: Path) -> None:
         pid = pg.pid
     assert not pg.is_running
     assert not (pg.datadir / "postmaster.pid").exists()
-    from clinie.stack.process import pid_alive
+    from services.stack.process import pid_alive
 
     assert not pid_alive(pid)
     # the same data directory starts again (the database is still there)

@@ -18,8 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from clinie.stack.process import StackError, pid_alive, read_log_tail, wait_until
 from clinie.storage.db import normalize_url
+from services.stack.process import StackError, pid_alive, read_log_tail, wait_until
 
 logger = logging.getLogger(__name__)
 

@@ -74,7 +74,7 @@ class ManagedProcess:
         self.log_path = self.workdir / (log_name or f"{self.name}.log")
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
-        #: added to the environment at launch (``LocalStack`` puts its stack id here, see ``clinie.stack.reaper``)
+        #: added to the environment at launch (``LocalStack`` puts its stack id here, see ``services.stack.reaper``)
         self.extra_env: dict[str, str] = {}
 
     # -- what subclasses define -------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack.triton_model import write_identity_repo
+from tests.services.stack.triton_model import write_identity_repo
 
 
 @pytest.fixture

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from clinie.settings import ExtractorSettings
-from services.fhir_api.settings import ApiSettings
+from services.settings import ApiSettings, ExtractorSettings
 from services.settings_table import documented_table, settings_table
 
 

@@ -1,4 +1,9 @@
-"""Service settings (pydantic-settings, env prefix ``CLINIE_``). The library never reads these: services do."""
+"""All service settings, one pydantic-settings tree (env prefix ``CLINIE_``). The library never reads these: the
+services and the command line do, and pass explicit arguments to the library.
+
+``ServiceSettings`` holds what both services share (the database); ``ExtractorSettings`` and ``ApiSettings`` add their
+own. Secrets are ``SecretStr``: they print as ``**********``.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from clinie.model.repository import DEFAULT_MODEL_NAME, default_repository
 KafkaProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
 _SSL_FILES = ("kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file")
+_FORBIDDEN_ALGORITHMS = {"none", "HS256", "HS384", "HS512"}
 
 
 def default_bind_host() -> str:
@@ -21,8 +27,23 @@ def default_bind_host() -> str:
     return "0.0.0.0" if os.environ.get("KUBERNETES_SERVICE_HOST") else "127.0.0.1"
 
 
-class ExtractorSettings(BaseSettings):
+class ServiceSettings(BaseSettings):
+    """Settings both services read."""
+
     model_config = SettingsConfigDict(env_prefix="CLINIE_", env_file=".env", extra="ignore")
+
+    database_url: SecretStr = Field(
+        default=SecretStr("postgresql+psycopg://postgres@127.0.0.1:5432/clinie"),
+        description="SQLAlchemy URL of the PostgreSQL database (may hold a password: kept secret).")
+
+    @property
+    def database_dsn(self) -> str:
+        """The database URL in clear, for the engine; never log it."""
+        return self.database_url.get_secret_value()
+
+
+class ExtractorSettings(ServiceSettings):
+    """Settings of ``services.extractor`` (and ``clinie demo``)."""
 
     # Kafka
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -52,8 +73,6 @@ class ExtractorSettings(BaseSettings):
     model_name: str = DEFAULT_MODEL_NAME
     model_version: str = Field(default="", description="Pinned model version; empty = the highest one served.")
     model_repository: Path = Field(default_factory=default_repository)
-    # storage
-    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/clinie"
     # input limits and retries
     max_note_chars: int = 200_000
     retry_initial_s: float = 0.5
@@ -109,4 +128,69 @@ class ExtractorSettings(BaseSettings):
                 raise ValueError(f"{name}: no such file: {path}")
         if self.kafka_ssl_key_file is not None and self.kafka_ssl_cert_file is None:
             raise ValueError("kafka_ssl_key_file needs kafka_ssl_cert_file")
+        return self
+
+class ApiSettings(ServiceSettings):
+    """Settings of ``services.fhir_api``.
+
+    Every field can be set from the environment, e.g. ``CLINIE_DATABASE_URL``, ``CLINIE_JWT_PUBLIC_KEY_FILE``.
+    Authentication is on by default; turning it off needs an explicit ``CLINIE_AUTH_ENABLED=false``.
+    """
+
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    statement_timeout_ms: int = Field(default=30_000, ge=100)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=1, le=65535)
+    # Absolute base of the FHIR endpoint as clients see it (behind a proxy): used for fullUrl and paging links.
+    # When empty, the base is taken from the request (scheme, Host header, root path).
+    base_url: str | None = None
+
+    auth_enabled: bool = True
+    # One of: a PEM public key (text), a PEM file, a JWKS file, a JWKS URL.
+    jwt_public_key: str | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_jwks_file: Path | None = None
+    jwt_jwks_url: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"])
+    jwt_leeway_s: int = Field(default=30, ge=0, le=600)
+
+    default_page_size: int = Field(default=50, ge=1)
+    max_page_size: int = Field(default=500, ge=1)
+    # Upper bound on resources added by _include/_revinclude to one page (a warning entry says when it was hit).
+    max_include_size: int = Field(default=5_000, ge=1)
+    # Longest accepted value of one search parameter (characters); longer values answer 400.
+    max_param_length: int = Field(default=2_048, ge=16)
+
+    export_dir: Path = Path("exports")
+    export_max_concurrent: int = Field(default=2, ge=1)
+    export_retention_s: int = Field(default=24 * 3600, ge=60)
+
+    metrics_enabled: bool = True
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if a in _FORBIDDEN_ALGORITHMS]
+        if bad:
+            raise ValueError(f"jwt_algorithms must be asymmetric (public-key) algorithms, not {bad}")
+        if not value:
+            raise ValueError("jwt_algorithms must not be empty")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> ApiSettings:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("default_page_size must not exceed max_page_size")
+        if self.base_url is not None:
+            self.base_url = self.base_url.rstrip("/") or None
+        if self.auth_enabled:
+            sources = [self.jwt_public_key, self.jwt_public_key_file, self.jwt_jwks_file, self.jwt_jwks_url]
+            if sum(s is not None for s in sources) != 1:
+                raise ValueError(
+                    "auth_enabled needs exactly one of jwt_public_key, jwt_public_key_file, jwt_jwks_file, "
+                    "jwt_jwks_url (set CLINIE_AUTH_ENABLED=false to run without authentication)"
+                )
         return self

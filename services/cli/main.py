@@ -19,8 +19,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from clinie.cli_annotate import OutputFormat, run_annotate
 from clinie.errors import ClinieError, ErrorCode
+from services.cli.annotate import OutputFormat, run_annotate
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(help="clinie: clinical notes to structured FHIR.", no_args_is_help=True, add_completion=False,
@@ -56,7 +56,7 @@ def friendly_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from pydantic import ValidationError
 
-        from clinie.stack.process import StackError
+        from services.stack.process import StackError
 
         try:
             return func(*args, **kwargs)
@@ -90,7 +90,7 @@ def _main(
 ) -> None:
     """clinie: clinical notes to structured FHIR."""
 
-DEFAULT_STACK_DIR = Path(".clinie/stack")
+DEFAULT_STACK_DIR = Path(".services/stack")
 
 
 def _default_model_dir() -> Path:
@@ -310,7 +310,7 @@ def _demo_input(input_path: Path | None, patient: str | None) -> Path | None:
     import tempfile
 
     from clinie.annotate.sources import RecordError
-    from clinie.cli_ops import messages
+    from services.cli.ops import messages
 
     lines = []
     for m in messages([str(input_path)], "**/*.txt", patient):
@@ -357,9 +357,9 @@ def stack_up(
     Creates the input and dead-letter topics. Run the extractor against it with
     `eval "$(clinie stack up)"; clinie serve extractor` (see docs/operations.md)."""
     from clinie.model.repository import default_repository
-    from clinie.settings import ExtractorSettings
-    from clinie.stack.kafka import create_topics
-    from clinie.stack.local import stack_up_detached
+    from services.settings import ExtractorSettings
+    from services.stack.kafka import create_topics
+    from services.stack.local import stack_up_detached
 
     with _terminate_as_interrupt():
         state = stack_up_detached(workdir, default_repository(), database_url)
@@ -374,7 +374,7 @@ def stack_up(
 @stack_app.command("down")
 def stack_down(workdir: Annotated[Path, typer.Option()] = DEFAULT_STACK_DIR) -> None:
     """Stop everything `clinie stack up` started."""
-    from clinie.stack.local import stack_down as down
+    from services.stack.local import stack_down as down
 
     down(workdir)
     typer.echo("stack stopped", err=True)
@@ -382,7 +382,7 @@ def stack_down(workdir: Annotated[Path, typer.Option()] = DEFAULT_STACK_DIR) -> 
 
 @stack_app.command("status")
 def stack_status(workdir: Annotated[Path, typer.Option()] = DEFAULT_STACK_DIR) -> None:
-    from clinie.stack.local import stack_status as status
+    from services.stack.local import stack_status as status
 
     state = status(workdir)
     if state is None:
@@ -395,8 +395,8 @@ def stack_status(workdir: Annotated[Path, typer.Option()] = DEFAULT_STACK_DIR) -
 @friendly_errors
 def serve_extractor() -> None:
     """The Kafka consumer (settings from CLINIE_* environment variables)."""
-    from clinie.settings import ExtractorSettings
     from services.extractor.main import run
+    from services.settings import ExtractorSettings
 
     run(ExtractorSettings())
 
@@ -406,7 +406,7 @@ def serve_extractor() -> None:
 def serve_api() -> None:
     """The FHIR search API (settings from CLINIE_* environment variables)."""
     from services.fhir_api.app import run
-    from services.fhir_api.settings import ApiSettings
+    from services.settings import ApiSettings
 
     run(ApiSettings())
 
@@ -414,9 +414,9 @@ def serve_api() -> None:
 def _db_url(url: str | None) -> str:
     if url:
         return url
-    from clinie.settings import ExtractorSettings
+    from services.settings import ExtractorSettings
 
-    return ExtractorSettings().database_url
+    return ExtractorSettings().database_dsn
 
 
 DbUrl = Annotated[str | None, typer.Option("--database-url", envvar="CLINIE_DATABASE_URL", show_default=False,
@@ -430,7 +430,7 @@ def db_upgrade(
     revision: Annotated[str, typer.Option(help="Target migration.")] = "head",
 ) -> None:
     """Create or upgrade clinie's tables (alembic upgrade); safe to run again, and from several hosts at once."""
-    from clinie.cli_ops import upgrade
+    from services.cli.ops import upgrade
 
     before, after = upgrade(_db_url(database_url), revision)
     typer.echo(f"database schema: {before or '(empty)'} -> {after}" if before != after
@@ -441,7 +441,7 @@ def db_upgrade(
 @friendly_errors
 def db_current(database_url: DbUrl = None) -> None:
     """Print the database's migration and whether it is the newest; exit 1 when `clinie db upgrade` is needed."""
-    from clinie.cli_ops import current_revision, head_revision
+    from services.cli.ops import current_revision, head_revision
 
     current, head = current_revision(_db_url(database_url)), head_revision()
     typer.echo(f"{current or '(none)'}{' (head)' if current == head else f' (head is {head})'}")
@@ -470,8 +470,8 @@ def publish(
     import asyncio
 
     from clinie.annotate.sources import RecordError
-    from clinie.cli_ops import Message, messages, send
-    from clinie.settings import ExtractorSettings
+    from services.cli.ops import Message, messages, send
+    from services.settings import ExtractorSettings
 
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its connection errors become one coded line below
     overrides: dict[str, str] = {}

@@ -1,4 +1,4 @@
-"""The baseline's token -> character offset mapping (clinie/baseline.py).
+"""The baseline's token -> character offset mapping (benchmarks/baseline_systems.py).
 
 The tokenizer tests need nothing extra; the tests that run the real dictionary or medspaCy are skipped where
 the optional baseline packages (``pip install -e '.[baseline]'``) are not installed.
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from clinie.baseline import (
+from benchmarks.baseline_systems import (
     DictionaryDrugTagger,
     NegationCounts,
     Token,
@@ -94,7 +94,7 @@ def test_real_dictionary_offsets() -> None:
 
 def test_real_context_negation() -> None:
     pytest.importorskip("medspacy")
-    from clinie.baseline import ConTextNegation
+    from benchmarks.baseline_systems import ConTextNegation
 
     text = "The patient denies chest pain. She has fever.\nNo evidence of pneumonia."
     spans = [(19, 29), (39, 44), (61, 70)]

@@ -23,20 +23,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from clinie.stack.api import FhirApiServer
-from clinie.stack.kafka import TansuBroker
-from clinie.stack.ports import port_open
-from clinie.stack.postgres import PostgresServer, postmaster_pid, stop_embedded
-from clinie.stack.process import (
+from clinie.storage.db import migrate
+from services.stack.api import FhirApiServer
+from services.stack.kafka import TansuBroker
+from services.stack.ports import port_open
+from services.stack.postgres import PostgresServer, postmaster_pid, stop_embedded
+from services.stack.process import (
     ManagedProcess,
     StackError,
     pid_alive,
     process_executable,
     terminate_process_group,
 )
-from clinie.stack.reaper import MARKER, new_stack_id, spawn_watchdog, stop_marked
-from clinie.stack.triton import TritonServer
-from clinie.storage.db import migrate
+from services.stack.reaper import MARKER, new_stack_id, spawn_watchdog, stop_marked
+from services.stack.triton import TritonServer
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class LocalStack:
     ``up()`` launches Triton first (the slow one, 2–8 s), starts PostgreSQL and Tansu while it loads,
     then waits for Triton. If anything fails, whatever was started is stopped again.
 
-    Every process carries this stack's id, and a watchdog (``clinie.stack.reaper``) stops them all when the
+    Every process carries this stack's id, and a watchdog (``services.stack.reaper``) stops them all when the
     process that called ``up()`` dies without calling ``down()`` (kill -9, SIGTERM), and reaps orphans (Triton's
     backend stubs after tritonserver was killed) meanwhile. With ``keep_running`` it only reaps orphans.
     """

@@ -1,4 +1,4 @@
-"""The stack's watchdog on plain processes (fast); tests/stack/test_hygiene.py runs it on the real stack."""
+"""The stack's watchdog on plain processes (fast); tests/services/stack/test_hygiene.py runs it on the real stack."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import signal
 import subprocess
 from pathlib import Path
 
-from clinie.stack.process import wait_until
-from clinie.stack.reaper import MARKER, marked_processes, new_stack_id, reap_orphans, spawn_watchdog, stop_marked
+from services.stack.process import wait_until
+from services.stack.reaper import MARKER, marked_processes, new_stack_id, reap_orphans, spawn_watchdog, stop_marked
 
 
 def _spawn(argv: list[str], stack_id: str | None) -> subprocess.Popen[bytes]:

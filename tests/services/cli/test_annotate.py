@@ -12,8 +12,8 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from typer.testing import CliRunner
 
-from clinie.cli import app
 from clinie.model.repository import version_dir
+from services.cli.main import app
 
 NOTE = "Patient denies chest pain. Started metformin 500 mg PO BID for type 2 diabetes.\n"
 

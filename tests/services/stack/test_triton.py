@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from clinie.stack.process import StackError
-from clinie.stack.triton import TritonServer, triton_ready, tritonserver_available
-from tests.stack.triton_model import infer_identity
+from services.stack.process import StackError
+from services.stack.triton import TritonServer, triton_ready, tritonserver_available
+from tests.services.stack.triton_model import infer_identity
 
 pytestmark = [
     pytest.mark.integration,

@@ -12,12 +12,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from clinie.stack.kafka import broker_answers, create_topics, tansu_available
-from clinie.stack.local import LocalStack, stack_down, stack_status, stack_up_detached
-from clinie.stack.postgres import postmaster_pid
-from clinie.stack.process import StackError, pid_alive
-from clinie.stack.triton import tritonserver_available
-from tests.stack.triton_model import infer_identity
+from services.stack.kafka import broker_answers, create_topics, tansu_available
+from services.stack.local import LocalStack, stack_down, stack_status, stack_up_detached
+from services.stack.postgres import postmaster_pid
+from services.stack.process import StackError, pid_alive
+from services.stack.triton import tritonserver_available
+from tests.services.stack.triton_model import infer_identity
 
 pytestmark = [
     pytest.mark.integration,
@@ -27,7 +27,7 @@ pytestmark = [
     ),
 ]
 
-UP = "import json, sys; from clinie.stack.local import stack_up_detached as up; print(json.dumps(up(*sys.argv[1:])))"
+UP = "import json, sys; from services.stack.local import stack_up_detached as up; print(json.dumps(up(*sys.argv[1:])))"
 
 
 def test_detached_up_status_down(identity_repo: Path, tmp_path: Path) -> None:

@@ -9,13 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 SCRIPT = r"""
 import contextlib, sys, time
 from pathlib import Path
 import typer
-from clinie.cli import _terminate_as_interrupt
+from services.cli.main import _terminate_as_interrupt
 
 marker = Path(sys.argv[1])
 

@@ -1,8 +1,8 @@
 """Nothing the stack starts outlives its owner: a stack id on every process, and a watchdog that reaps by it.
 
-Every server a :class:`~clinie.stack.local.LocalStack` launches carries ``CLINIE_STACK_ID=<id>`` in its
+Every server a :class:`~services.stack.local.LocalStack` launches carries ``CLINIE_STACK_ID=<id>`` in its
 environment, and whatever those servers spawn inherits it (Triton's Python-backend stubs). A small watchdog process
-(``python -m clinie.stack.reaper``, its own session, so the signal that kills the owner's group misses it) polls
+(``python -m services.stack.reaper``, its own session, so the signal that kills the owner's group misses it) polls
 once a second and:
 
 * kills every marked process whose session leader is gone: after ``kill -9`` of tritonserver its stubs (≈ 600 MB
@@ -127,7 +127,7 @@ def watch(stack_id: str, owner: int | None, owner_started: int | None, pg_datadi
             logger.warning("owner %d of stack %s is gone: stopping what it started", owner, stack_id)
             stop_marked(stack_id)
             if pg_datadir is not None:
-                from clinie.stack.postgres import stop_embedded
+                from services.stack.postgres import stop_embedded
 
                 try:
                     stop_embedded(pg_datadir)
@@ -145,7 +145,7 @@ def watch(stack_id: str, owner: int | None, owner_started: int | None, pg_datadi
 def spawn_watchdog(stack_id: str, log_path: Path, owner: int | None = None,
                    pg_datadir: Path | None = None) -> subprocess.Popen[bytes]:
     """Start the watchdog for ``stack_id`` in its own session; ``owner`` defaults to no owner (detached)."""
-    argv = [sys.executable, "-m", "clinie.stack.reaper", "--stack-id", stack_id]
+    argv = [sys.executable, "-m", "services.stack.reaper", "--stack-id", stack_id]
     if owner is not None:
         argv += ["--owner", str(owner), "--owner-started", str(start_time(owner) or 0)]
     if pg_datadir is not None:

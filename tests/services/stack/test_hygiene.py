@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from clinie.stack.kafka import tansu_available
-from clinie.stack.postgres import postmaster_pid, stop_embedded
-from clinie.stack.process import wait_until
-from clinie.stack.reaper import marked_processes, session_id, stop_marked
-from clinie.stack.triton import tritonserver_available
+from services.stack.kafka import tansu_available
+from services.stack.postgres import postmaster_pid, stop_embedded
+from services.stack.process import wait_until
+from services.stack.reaper import marked_processes, session_id, stop_marked
+from services.stack.triton import tritonserver_available
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,7 +35,7 @@ pytestmark = [
 OWNER = """
 import json, sys, time
 from pathlib import Path
-from clinie.stack.local import LocalStack
+from services.stack.local import LocalStack
 stack = LocalStack(Path(sys.argv[1]), Path(sys.argv[2]))
 stack.up(timeout=800)
 print(json.dumps(stack.describe()), flush=True)

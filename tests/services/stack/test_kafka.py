@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
-from clinie.stack.kafka import TansuBroker, acreate_topics, broker_answers, create_topics, tansu_available
+from services.stack.kafka import TansuBroker, acreate_topics, broker_answers, create_topics, tansu_available
 
 pytestmark = [
     pytest.mark.integration,

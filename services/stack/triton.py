@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from clinie.stack.ports import LOOPBACK, free_port
-from clinie.stack.process import ManagedProcess, StackError
+from services.stack.ports import LOOPBACK, free_port
+from services.stack.process import ManagedProcess, StackError
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from collections.abc import Coroutine, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from clinie.stack.ports import LOOPBACK, free_port, port_open
-from clinie.stack.process import ManagedProcess, StackError
+from services.stack.ports import LOOPBACK, free_port, port_open
+from services.stack.process import ManagedProcess, StackError
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from clinie.stack.ports import free_port, port_open, wait_for_tcp
-from clinie.stack.process import ManagedProcess, StackError, pid_alive
+from services.stack.ports import free_port, port_open, wait_for_tcp
+from services.stack.process import ManagedProcess, StackError, pid_alive
 
 
 class Shell(ManagedProcess):
