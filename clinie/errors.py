@@ -21,6 +21,10 @@ class ErrorCode(StrEnum):
     MODEL_NOT_FOUND = "E101"
     LABEL_MAP_MISMATCH = "E102"
     BAD_INTERCHANGE = "E103"
+    # annotated-data conversion (clinie convert): file and line number, never the note text
+    BAD_ANNOTATION = "E104"  # a malformed brat .ann line, CoNLL line or PHEE record
+    OFFSET_MISMATCH = "E105"  # an annotation's offsets or tokens do not match the note text
+    BAD_LABEL_MAP = "E106"  # a --label-map file that is missing, not TOML, or inconsistent
     # infrastructure (transient: retried)
     BACKEND_UNAVAILABLE = "E201"
     STORAGE_UNAVAILABLE = "E202"

@@ -21,6 +21,7 @@ import typer
 
 from clinie.errors import ClinieError, ErrorCode
 from services.cli.annotate import OutputFormat, run_annotate
+from services.cli.convert import convert_app
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(help="clinie: clinical notes to structured FHIR.", no_args_is_help=True, add_completion=False,
@@ -39,6 +40,7 @@ experiment_app = typer.Typer(help="Training-data experiments (same model and bud
 app.add_typer(experiment_app, name="experiment")
 app.add_typer(db_app, name="db")
 app.add_typer(terminology_app, name="terminology")
+app.add_typer(convert_app, name="convert")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
