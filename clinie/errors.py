@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     BAD_SETTINGS = "E304"
     OUTPUT_UNWRITABLE = "E305"
     STACK_FAILED = "E306"  # a local stack component (clinie stack up / demo) did not start
+    BAD_TRAIN_CONFIG = "E307"  # a training config that is not TOML or not a valid TrainConfig
 
 
 class ClinieError(Exception):

@@ -102,9 +102,15 @@ def _default_model_dir() -> Path:
 
 
 @app.command()
+@friendly_errors
 def train(
     config: Annotated[Path, typer.Option(help="TOML training config (see configs/default.toml).")] = Path(
         "configs/default.toml"),
+    train_paths: Annotated[list[Path] | None, typer.Option(
+        "--train", help="Training corpus (interchange JSONL); repeat for several. Replaces the config's train.")
+    ] = None,
+    dev_paths: Annotated[list[Path] | None, typer.Option(
+        "--dev", help="Dev corpus (interchange JSONL); repeat for several. Replaces the config's dev.")] = None,
     output_dir: Annotated[str | None, typer.Option(help="Override output_dir.")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
     epochs: Annotated[int | None, typer.Option()] = None,
@@ -119,7 +125,10 @@ def train(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = TrainConfig.from_file(config, output_dir=output_dir, seed=seed, epochs=epochs,
-                                max_train_docs=max_train_docs, init_from=init_from)
+                                max_train_docs=max_train_docs, init_from=init_from,
+                                train=[str(p) for p in train_paths] if train_paths else None,
+                                dev=[str(p) for p in dev_paths] if dev_paths else None)
+    cfg.check_paths()
     result = run_train(cfg, resume=resume)
     typer.echo(json.dumps(result))
 
