@@ -6,7 +6,7 @@ import pytest
 
 from clinie.backends.torch_backend import TorchBackend
 from clinie.document import Document
-from clinie.model.repository import default_repository, version_dir
+from clinie.model.repository import default_repository, version_dir, versions
 from clinie.pipeline import Extractor
 
 DRUGS = ["metformin", "lisinopril", "atorvastatin", "amoxicillin", "warfarin", "omeprazole", "sertraline",
@@ -59,3 +59,15 @@ def test_relations_link_attributes_to_drugs(extractor: Extractor) -> None:
     assert {"Dosage-Drug", "Route-Drug", "Frequency-Drug"} & labels
     for r in doc.relations:
         assert doc.entity(r.tail).label == "Drug"
+
+
+def test_every_shipped_version_carries_its_thresholds() -> None:
+    """The thresholds are part of the model version: written in each version's config.json, not in code."""
+    import json
+
+    shipped = versions(default_repository())
+    assert shipped, "no shipped model version found"
+    for v in shipped:
+        config = json.loads((version_dir(default_repository(), version=v) / "config.json").read_text())
+        assert 0.0 <= config["relation_threshold"] <= 1.0, v
+        assert 0.0 <= config["negation_threshold"] <= 1.0, v
