@@ -84,8 +84,10 @@ def postprocess(prepared: Prepared, output: NoteOutput, schema: LabelSchema, con
     )
 
 
-class Extractor:
-    """Bundles tokenizer, model config and a backend; ``__call__`` annotates documents in batches.
+class Annotator:
+    """Bundles tokenizer, model config and a backend; ``annotate``/``pipe`` annotate documents in batches.
+
+    (The library's document annotator; the Kafka service that runs one is ``services.extractor``.)
 
     ``stages`` run in order on every annotated document (e.g. ``clinie.normalize.default_stages()``).
     """
