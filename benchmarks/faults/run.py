@@ -123,8 +123,8 @@ def bad_messages(n: int, seed: int) -> list[tuple[str, bytes, list[tuple[str, by
 
 
 def tiny_repository(workdir: Path) -> Path:
-    from clinie.export import export_model
     from clinie.model.checkpoint import resolve_encoder_path, save_model
+    from clinie.serving.model_export import export_model
     from clinie.text.tokenize import WordPieceTokenizer
     from tests.model.conftest import make_tiny_net
 
@@ -183,7 +183,7 @@ def stored_ids(url: str, ids: set[str]) -> dict[str, int] | None:
     return {r[0]: int(r[1]) for r in rows if r[0] in ids}
 
 
-class Extractor:
+class ExtractorProcess:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env, self.log, self.proc = env, log, None  # type: ignore[var-annotated]
         self.crashes = 0
@@ -262,7 +262,7 @@ def main() -> None:
     stack.up(timeout=600)
     events: list[str] = []
     result: dict[str, Any] = {}
-    extractor: Extractor | None = None
+    extractor: ExtractorProcess | None = None
     try:
         env = stack.env()
         topic = f"faults-{run}"
@@ -282,7 +282,7 @@ def main() -> None:
         waves = [records[i * len(records) // 5:(i + 1) * len(records) // 5] for i in range(5)]
         asyncio.run(publish(env["CLINIE_KAFKA_BOOTSTRAP_SERVERS"], topic, waves.pop(0)))
         published = len(records) - sum(len(w) for w in waves)
-        extractor = Extractor(xenv, work / "extractor.log")
+        extractor = ExtractorProcess(xenv, work / "extractor.log")
         extractor.start()
         good_ids, bad_ids = {k for k, _, _ in good}, {k for k, _, _ in bad}
         all_ids = good_ids | bad_ids

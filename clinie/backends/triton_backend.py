@@ -67,12 +67,6 @@ class TritonBackend:
         self.model_version = self.requested_version or str(versions[-1])
         return self.model_version
 
-    def ready(self) -> bool:
-        try:
-            return bool(self.client.is_model_ready(self.model_name, self.requested_version))
-        except Exception:
-            return False
-
     def server_ready(self, timeout: float = 2.0) -> bool:
         """``GET /v2/health/ready`` with urllib (not the gevent client, which may be mid-failure)."""
         url = self.url if "://" in self.url else f"http://{self.url}"

@@ -33,6 +33,8 @@ NOTE_EVIDENCE_URL = f"{BASE}/StructureDefinition/note-evidence"
 SOURCE_VERSION_URL = f"{BASE}/StructureDefinition/source-document-version"
 # Condition.category for conditions the note attributes to a drug (ADE mentions)
 CONDITION_CATEGORY_SYSTEM = f"{BASE}/CodeSystem/condition-category"
+# Coding.system for the lowercase generic ingredient clinie.normalize assigns to a Drug mention
+INGREDIENT_SYSTEM = f"{BASE}/CodeSystem/ingredient"
 ADE_CATEGORY_CODE = "adverse-drug-event"
 # Provenance.agent.who.identifier.system: the model version that produced the resources
 MODEL_VERSION_SYSTEM = f"{BASE}/model-version"

@@ -12,8 +12,12 @@ CONDITION_CATEGORY_HL7_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition
 PARTICIPANT_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 MED_STATUS_SYSTEM = "http://hl7.org/fhir/CodeSystem/medication-statement-status"
 OBSERVATION_VALUE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+ALLERGY_CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 
 __all__ = [
+    "ALLERGY_CLINICAL_SYSTEM",
+    "ALLERGY_VERIFICATION_SYSTEM",
     "CLINICAL_STATUS_SYSTEM",
     "CONDITION_CATEGORY_HL7_SYSTEM",
     "ICD10CM",

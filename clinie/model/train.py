@@ -27,7 +27,7 @@ from clinie.model.config import ModelConfig
 from clinie.model.features import TrainExample, make_example
 from clinie.model.network import ClinieNet
 from clinie.model.runtime import stack_notes
-from clinie.pipeline import Extractor
+from clinie.pipeline import Annotator
 from clinie.schema import DEFAULT_SCHEMA, LabelSchema
 from clinie.text.tokenize import WordPieceTokenizer
 
@@ -164,7 +164,7 @@ def batch_loss(net: ClinieNet, batch: Batch, cfg: TrainConfig) -> tuple[torch.Te
 
 
 def evaluate_net(net: ClinieNet, tokenizer: WordPieceTokenizer, docs: list[Document]) -> dict[str, Any]:
-    extractor = Extractor(TorchBackend(net, tokenizer), tokenizer, net.config, batch_windows=32)
+    extractor = Annotator(TorchBackend(net, tokenizer), tokenizer, net.config, batch_windows=32)
     preds = list(extractor.pipe(d.without_annotations() for d in docs))
     report = score(docs, preds)
     ent = report.micro("strict", "entities").f1

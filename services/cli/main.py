@@ -195,10 +195,10 @@ def evaluate(
     elif pred is None:
         from clinie.backends.torch_backend import TorchBackend
         from clinie.normalize import default_stages
-        from clinie.pipeline import Extractor
+        from clinie.pipeline import Annotator
 
         backend = TorchBackend.from_dir(model or _default_model_dir())
-        extractor = Extractor(backend, backend.tokenizer, backend.net.config, batch_windows=32,
+        extractor = Annotator(backend, backend.tokenizer, backend.net.config, batch_windows=32,
                               stages=default_stages())
         pred_docs = list(extractor.pipe(d.without_annotations() for d in gold_docs))
     else:
@@ -268,8 +268,8 @@ def export_cmd(
     fp32: Annotated[bool, typer.Option(help="Keep fp32 weights (default: fp16).")] = False,
 ) -> None:
     """Write MODEL_DIR as the next numbered version of a Triton model repository."""
-    from clinie.export import export_model
     from clinie.model.repository import default_repository
+    from clinie.serving.model_export import export_model
 
     out = export_model(model_dir, repository or default_repository(), name, fp16=not fp32)
     typer.echo(str(out))

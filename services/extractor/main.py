@@ -11,7 +11,7 @@ from clinie.errors import ErrorCode, ModelError
 from clinie.model.checkpoint import load_model_spec
 from clinie.model.repository import version_dir
 from clinie.normalize import default_stages
-from clinie.pipeline import Extractor
+from clinie.pipeline import Annotator
 from clinie.storage.db import make_engine, session_factory
 from services.extractor.app import ExtractorService
 from services.extractor.metrics import ExtractorMetrics
@@ -21,12 +21,12 @@ from services.settings import ExtractorSettings
 log = logging.getLogger(__name__)
 
 
-def build_backend(settings: ExtractorSettings) -> tuple[InferenceBackend, Extractor, str]:
-    """The backend, an Extractor over it, and the model version string recorded in Provenance."""
+def build_backend(settings: ExtractorSettings) -> tuple[InferenceBackend, Annotator, str]:
+    """The backend, an Annotator over it, and the model version string recorded in Provenance."""
     if settings.backend == "torch":
         vdir = version_dir(settings.model_repository, settings.model_name, settings.model_version or None)
         torch_backend = TorchBackend.from_dir(vdir, model_version=f"{settings.model_name}/{vdir.name}")
-        return torch_backend, Extractor(torch_backend, torch_backend.tokenizer, torch_backend.net.config,
+        return torch_backend, Annotator(torch_backend, torch_backend.tokenizer, torch_backend.net.config,
                                         stages=default_stages()), \
             torch_backend.model_version
     _, schema, _ = load_model_spec(version_dir(settings.model_repository, settings.model_name,
@@ -42,7 +42,7 @@ def build_backend(settings: ExtractorSettings) -> tuple[InferenceBackend, Extrac
     triton.schema = served_schema
     model_version = f"{settings.model_name}/{served}"
     triton.model_version = model_version
-    return triton, Extractor(triton, tokenizer, config, stages=default_stages()), model_version
+    return triton, Annotator(triton, tokenizer, config, stages=default_stages()), model_version
 
 
 def build_service(settings: ExtractorSettings, metrics: ExtractorMetrics | None = None) -> ExtractorService:

@@ -56,7 +56,26 @@ def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-lines:])
 
 
-class ManagedProcess:
+class StartStop:
+    """``with component:`` starts it and stops it on the way out, an exception included."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class ManagedProcess(StartStop):
     """One server subprocess: launch, wait until ready, stop (SIGTERM, then SIGKILL).
 
     Subclasses provide :meth:`command` and usually :meth:`environment` and :meth:`probe_ready`.
@@ -200,15 +219,6 @@ class ManagedProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(pid={self.pid}, running={self.is_running})"

@@ -92,6 +92,7 @@ def test_counts(mapped: MappedResources) -> None:
 
 
 def test_everything_validates(mapped: MappedResources) -> None:
+    assert mapped.resources()
     for r in mapped.resources():
         type(r).model_validate(r.model_dump())
         again = type(r).model_validate(json.loads(r.model_dump_json()))
@@ -328,6 +329,7 @@ def test_attribute_shared_by_two_drugs() -> None:
     ]
     rels = [Relation("Frequency-Drug", "T3", "T1"), Relation("Frequency-Drug", "T3", "T2")]
     m = map_extraction(note, note.document.with_annotations(ents, rels), MODEL)
+    assert len(m.medication_statements) == 2
     for med in map(as_json, m.medication_statements):
         assert med["dosage"][0]["timing"]["repeat"] == {"frequency": 1, "period": 1, "periodUnit": "d"}
 
@@ -390,12 +392,13 @@ def test_asserted_defaults(note: SourceNote) -> None:
     undated = make_note(date=None)
     m = map_extraction(undated, annotate_note(undated.document), MODEL, asserted=ASSERTED)
     assert m.medication_statements[0].dateAsserted == ASSERTED
-    assert all("recordedDate" not in as_json(c) for c in m.conditions)
+    assert m.conditions and all("recordedDate" not in as_json(c) for c in m.conditions)
 
 
 def test_note_without_patient_uses_data_absent_reason() -> None:
     note = make_note(patient=None, encounter=None)
     m = map_extraction(note, annotate_note(note.document), MODEL)
+    assert m.conditions and m.medication_statements
     for r in [*m.conditions, *m.medication_statements]:
         j = as_json(r)
         assert j["subject"] == {"extension": [{"url": DATA_ABSENT_REASON_URL, "valueCode": "unknown"}]}

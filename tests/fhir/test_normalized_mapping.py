@@ -13,7 +13,8 @@ from fhir.resources.R4B.medicationstatement import MedicationStatement
 
 from clinie.document import Document, Entity, Relation
 from clinie.fhir.docref import SourceNote, parse_document_reference
-from clinie.fhir.mapping import INGREDIENT_SYSTEM, MappedResources, map_extraction
+from clinie.fhir.extensions import INGREDIENT_SYSTEM
+from clinie.fhir.mapping import MappedResources, map_extraction
 from clinie.normalize.context import AssertionTagger
 from clinie.normalize.icd import ICD10CM_SYSTEM
 from clinie.normalize.stage import Normalizer
@@ -149,7 +150,12 @@ def test_allergic_to_in_text(normalizer: Normalizer) -> None:
 
 def test_coded_resources_are_indexed_for_token_search(normalizer: Normalizer) -> None:
     """The storage search columns carry system|code tokens, so ``code=system|code`` finds coded resources."""
-    from clinie.storage.repository import search_columns
+    from datetime import UTC, datetime
+
+    from clinie.storage.repository import resource_row
+
+    def search_columns(resource: Any) -> dict[str, Any]:
+        return resource_row(resource, version_id=1, last_updated=datetime.now(UTC))
 
     m = run(normalizer, "Type 2 diabetes. Continue metformin.\nALLERGIES\nSulfa.",
             [("Type 2 diabetes", "Problem", 0), ("metformin", "Drug", 0), ("Sulfa", "Drug", 0)])

@@ -23,7 +23,7 @@ from clinie.document import Entity
 from clinie.fhir.docref import SourceNote, parse_document_reference
 from clinie.fhir.mapping import MappedResources, map_extraction
 from clinie.storage.models import FhirResource, SourceDocument
-from clinie.storage.repository import StoreResult, iter_resources, search_columns, store_extraction
+from clinie.storage.repository import StoreResult, iter_resources, resource_row, store_extraction
 from tests.fhir.factories import NOTE, annotate_note, docref_dict
 
 
@@ -268,6 +268,11 @@ def test_search_columns_of_stored_rows(factory: sessionmaker[Session]) -> None:
     ]
 
 
+def search_columns(resource: Resource | dict[str, Any]) -> dict[str, Any]:
+    """The row the store would write for ``resource`` (the real indexer: ``resource_row``)."""
+    return resource_row(resource, version_id=1, last_updated=T0)
+
+
 def test_search_columns_from_resources_alone() -> None:
     note = new_note()
     m = mapping(note)
@@ -284,6 +289,7 @@ def test_search_columns_from_resources_alone() -> None:
     med = search_columns(
         {
             "resourceType": "MedicationStatement",
+            "id": "ms9",
             "status": "active",
             "subject": {"reference": "Patient/q"},
             "derivedFrom": [{"reference": "DocumentReference/d9"}],
@@ -343,5 +349,6 @@ def test_synthea_notes_store_twice(factory: sessionmaker[Session], shared_data: 
     first = [store(factory, note, mapped, "synthea-test/1") for note, mapped in items]
     assert sum(r.conditions for r in first) > 50
     second = [store(factory, note, mapped, "synthea-test/1") for note, mapped in items]
+    assert len(second) == len(first) > 0
     assert all(r.inserted == r.updated == r.superseded_deleted == 0 for r in second)
     assert sum(r.unchanged for r in second) == sum(r.inserted + r.unchanged for r in first)

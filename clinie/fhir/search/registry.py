@@ -24,7 +24,7 @@ HL7_SP = "http://hl7.org/fhir/SearchParameter/"
 SOURCE_DOCUMENT_SP = "https://clinie.dev/fhir/SearchParameter/source-document"
 
 Json = Mapping[str, Any]
-Extractor = Callable[[Json], dict[str, Any]]
+ColumnFiller = Callable[[Json], dict[str, Any]]
 # how a parameter is answered from its columns:
 #   id: the row id; instant: a date on one timestamp column; period: a date on (start, end) columns;
 #   reference: a bare id of one target type; targets: "Type/id" references of any type in an array column;
@@ -60,7 +60,7 @@ class SearchParameter:
     columns: tuple[str, ...]  # storage columns, queried in this order (period: start, end; code: codes, text)
     documentation: str
     definition: str | None = None
-    extract: Extractor | None = None  # fills ``columns`` from a resource (None: row metadata, e.g. id)
+    extract: ColumnFiller | None = None  # fills ``columns`` from a resource (None: row metadata, e.g. id)
     modifiers: tuple[str, ...] = ()  # "missing", "not", "text", "type" (= :[type] on references)
     prefixes: tuple[str, ...] = ()
     sort_column: str | None = None  # None: not sortable
@@ -95,11 +95,11 @@ def _patient(data: Json) -> dict[str, Any]:
     return {"patient_id": reference_id(_ref(data.get("subject") or data.get("patient")), "Patient")}
 
 
-def _encounter(element: str) -> Extractor:
+def _encounter(element: str) -> ColumnFiller:
     return lambda data: {"encounter_id": reference_id(_ref(data.get(element)), "Encounter")}
 
 
-def _concept(element: str) -> Extractor:
+def _concept(element: str) -> ColumnFiller:
     def extract(data: Json) -> dict[str, Any]:
         concept = data.get(element)
         if not isinstance(concept, Mapping):
@@ -117,7 +117,7 @@ def _concept(element: str) -> Extractor:
     return extract
 
 
-def _status_code(element: str, column: str) -> Extractor:
+def _status_code(element: str, column: str) -> ColumnFiller:
     def extract(data: Json) -> dict[str, Any]:
         value = data.get(element)
         return {column: value if isinstance(value, str) else _first_code(value)}
@@ -125,7 +125,7 @@ def _status_code(element: str, column: str) -> Extractor:
     return extract
 
 
-def _instant(element: str, column: str) -> Extractor:
+def _instant(element: str, column: str) -> ColumnFiller:
     def extract(data: Json) -> dict[str, Any]:
         rng = parse_date(data.get(element))
         return {column: None if rng is None else rng.low}
@@ -133,7 +133,7 @@ def _instant(element: str, column: str) -> Extractor:
     return extract
 
 
-def _period(prefix: str) -> Extractor:
+def _period(prefix: str) -> ColumnFiller:
     """``<prefix>DateTime`` or ``<prefix>Period`` as (effective_start, effective_end)."""
 
     def extract(data: Json) -> dict[str, Any]:
@@ -204,7 +204,7 @@ def _common(rtype: str) -> list[SearchParameter]:
 
 
 def _reference(
-    rtype: str, name: str, column: str, target: str, doc: str, definition: str, extract: Extractor
+    rtype: str, name: str, column: str, target: str, doc: str, definition: str, extract: ColumnFiller
 ) -> SearchParameter:
     return SearchParameter(
         rtype, name, "reference", "reference", (column,), doc, definition, extract,
