@@ -17,7 +17,8 @@ import torch
 
 from clinie.backends.torch_backend import TorchBackend
 from clinie.io import read_documents
-from clinie.pipeline import Annotator, preprocess
+from clinie.model.encode import preprocess
+from clinie.pipeline import Annotator
 
 
 def main() -> None:

@@ -15,10 +15,10 @@ from clinie.backends.torch_backend import TorchBackend
 from clinie.evaluate import Counts
 from clinie.io import read_documents
 from clinie.model.decode import span_negation
+from clinie.model.encode import preprocess
 from clinie.model.features import piece_span
 from clinie.model.repository import default_repository, version_dir
 from clinie.model.runtime import stack_notes
-from clinie.pipeline import preprocess
 
 
 def main() -> None:

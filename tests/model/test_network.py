@@ -9,8 +9,9 @@ from clinie.backends.torch_backend import TorchBackend
 from clinie.document import Document
 from clinie.io import document_to_json
 from clinie.model.checkpoint import load_model, save_model
+from clinie.model.encode import preprocess
 from clinie.model.runtime import run_notes
-from clinie.pipeline import Annotator, preprocess
+from clinie.pipeline import Annotator
 from clinie.text.tokenize import WordPieceTokenizer
 
 from .conftest import make_tiny_net
