@@ -91,7 +91,8 @@ def _bad(where: str, lineno: int, what: str) -> InvalidInputError:
 def parse_ann(ann: str, text: str, where: str = "<ann>") -> BratAnnotation:
     """Parse the standoff of ``text``; ``where`` names the file in errors (which never quote the note)."""
     out = BratAnnotation()
-    for lineno, raw in enumerate(ann.split("\n"), 1):
+    event_lines: dict[str, int] = {}
+    for lineno, raw in enumerate(ann.removeprefix("\ufeff").split("\n"), 1):
         line = raw.rstrip("\r")
         if not line.strip():
             continue
@@ -118,6 +119,7 @@ def parse_ann(ann: str, text: str, where: str = "<ann>") -> BratAnnotation:
             if not args or ":" not in args[0]:
                 raise _bad(where, lineno, "expected 'E<n><TAB><type>:<trigger id>[ <role>:<id>]...'")
             out.triggers[cols[0]] = args[0].split(":", 1)[1]
+            event_lines[cols[0]] = lineno
         elif kind == "R":
             parts = cols[1].split() if len(cols) > 1 else []
             if len(parts) != 3 or not parts[1].startswith("Arg1:") or not parts[2].startswith("Arg2:"):
@@ -148,7 +150,8 @@ def parse_ann(ann: str, text: str, where: str = "<ann>") -> BratAnnotation:
     known = {e.id for e in out.entities}
     for event, trigger in out.triggers.items():
         if trigger not in known:
-            raise InvalidInputError(ErrorCode.BAD_ANNOTATION, f"{where}: event {event} has no trigger {trigger}")
+            raise InvalidInputError(ErrorCode.BAD_ANNOTATION, f"{where}:{event_lines[event]}: event {event} has no "
+                                    f"trigger {trigger}")
     return out
 
 

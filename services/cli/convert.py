@@ -16,6 +16,7 @@ import typer
 
 from clinie.document import Document
 from clinie.errors import ErrorCode, InvalidInputError
+from services.cli.errors import friendly_errors
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 convert_app = typer.Typer(help="Convert annotated data (brat, CoNLL/BIO, PHEE) to and from the interchange JSONL.",
@@ -76,13 +77,8 @@ def _read_interchange(path: Path) -> list[Document]:
     return read_documents(path)
 
 
-def _wrap(func):  # type: ignore[no-untyped-def]
-    from services.cli.main import friendly_errors
-
-    return friendly_errors(func)
-
-
 @convert_app.command("brat")
+@friendly_errors
 def convert_brat(
     folder: Annotated[Path, typer.Argument(help="Folder of NAME.txt + NAME.ann pairs (searched recursively).")],
     output: Output = None,
@@ -93,14 +89,11 @@ def convert_brat(
     """brat standoff (T entities, discontinuous spans, E events, R relations, A attributes) -> interchange JSONL."""
     from clinie.convert.brat import read_brat_folder
 
-    @_wrap
-    def run() -> None:
-        _write(read_brat_folder(folder, _label_map(label_map, source, labels)), output)
-
-    run()
+    _write(read_brat_folder(folder, _label_map(label_map, source, labels)), output)
 
 
 @convert_app.command("conll")
+@friendly_errors
 def convert_conll(
     path: Annotated[Path, typer.Argument(help="CoNLL/BIO file: token first, tag last, blank line between sentences.")],
     output: Output = None,
@@ -113,14 +106,11 @@ def convert_conll(
     """CoNLL/BIO token columns -> interchange JSONL (entities only)."""
     from clinie.convert.conll import read_conll
 
-    @_wrap
-    def run() -> None:
-        _write(read_conll(path, text, _label_map(label_map, source, labels)), output)
-
-    run()
+    _write(read_conll(path, text, _label_map(label_map, source, labels)), output)
 
 
 @convert_app.command("phee")
+@friendly_errors
 def convert_phee(
     path: Annotated[Path, typer.Argument(help="PHEE JSON lines (github.com/ZhaoyueSun/PHEE data/json).")],
     output: Output = None,
@@ -128,14 +118,11 @@ def convert_phee(
     """PHEE events -> interchange JSONL (Drug and its attributes, Reason, ADE, and their relations)."""
     from clinie.convert.phee import read_phee
 
-    @_wrap
-    def run() -> None:
-        _write(read_phee(path), output)
-
-    run()
+    _write(read_phee(path), output)
 
 
 @convert_app.command("to-brat")
+@friendly_errors
 def convert_to_brat(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Interchange JSONL.")],
     folder: Annotated[Path, typer.Argument(help="Folder to write <id>.txt and <id>.ann into.")],
@@ -143,19 +130,16 @@ def convert_to_brat(
     """Interchange JSONL -> brat standoff (flags as attributes, codes and ingredients as notes)."""
     from clinie.convert.brat import write_brat_folder
 
-    @_wrap
-    def run() -> None:
-        docs = _read_interchange(input_path)
-        try:
-            n = write_brat_folder(folder, docs)
-        except OSError as exc:
-            raise InvalidInputError(ErrorCode.OUTPUT_UNWRITABLE, f"{folder}: {exc.strerror}") from None
-        typer.echo(f"clinie: wrote {n} document(s) to {folder}", err=True)
-
-    run()
+    docs = _read_interchange(input_path)
+    try:
+        n = write_brat_folder(folder, docs)
+    except OSError as exc:
+        raise InvalidInputError(ErrorCode.OUTPUT_UNWRITABLE, f"{folder}: {exc.strerror}") from None
+    typer.echo(f"clinie: wrote {n} document(s) to {folder}", err=True)
 
 
 @convert_app.command("to-conll")
+@friendly_errors
 def convert_to_conll(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Interchange JSONL.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="CoNLL file to write.")],
@@ -165,19 +149,15 @@ def convert_to_conll(
     """Interchange JSONL -> CoNLL/BIO (token<TAB>tag; overlapping entities: the first is kept)."""
     from clinie.convert.conll import write_conll
 
-    @_wrap
-    def run() -> None:
-        docs = _read_interchange(input_path)
-        try:
-            stats = write_conll(output, docs)
-            if text_dir is not None:
-                for doc in docs:
-                    (text_dir / f"{doc.id}.txt").parent.mkdir(parents=True, exist_ok=True)
-                    with open(text_dir / f"{doc.id}.txt", "w", encoding="utf-8", newline="") as fh:
-                        fh.write(doc.text)
-        except OSError as exc:
-            raise InvalidInputError(ErrorCode.OUTPUT_UNWRITABLE, f"{exc.filename}: {exc.strerror}") from None
-        typer.echo(f"clinie: wrote {stats.documents} document(s), {stats.tokens} tokens to {output}"
-                   + (f"; {stats.skipped} overlapping entities left out" if stats.skipped else ""), err=True)
-
-    run()
+    docs = _read_interchange(input_path)
+    try:
+        stats = write_conll(output, docs)
+        if text_dir is not None:
+            for doc in docs:
+                (text_dir / f"{doc.id}.txt").parent.mkdir(parents=True, exist_ok=True)
+                with open(text_dir / f"{doc.id}.txt", "w", encoding="utf-8", newline="") as fh:
+                    fh.write(doc.text)
+    except OSError as exc:
+        raise InvalidInputError(ErrorCode.OUTPUT_UNWRITABLE, f"{exc.filename}: {exc.strerror}") from None
+    typer.echo(f"clinie: wrote {stats.documents} document(s), {stats.tokens} tokens to {output}"
+               + (f"; {stats.skipped} overlapping entities left out" if stats.skipped else ""), err=True)

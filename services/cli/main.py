@@ -1,4 +1,4 @@
-"""``clinie`` command line: annotate, publish, demo, stack, serve, db, train, evaluate, export.
+"""``clinie`` command line: annotate, publish, demo, stack, serve, db, convert, train, evaluate, export.
 
 Errors with a stable code (``clinie.errors``) end a command with one line on stderr, ``clinie: error [E301] ...``,
 and exit status 1, never a traceback.
@@ -7,21 +7,21 @@ and exit status 1, never a traceback.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import shlex
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
 from clinie.errors import ClinieError, ErrorCode
 from services.cli.annotate import OutputFormat, run_annotate
 from services.cli.convert import convert_app
+from services.cli.errors import friendly_errors
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(help="clinie: clinical notes to structured FHIR.", no_args_is_help=True, add_completion=False,
@@ -41,38 +41,6 @@ app.add_typer(experiment_app, name="experiment")
 app.add_typer(db_app, name="db")
 app.add_typer(terminology_app, name="terminology")
 app.add_typer(convert_app, name="convert")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def fail(code: ErrorCode, message: str) -> typer.Exit:
-    """Print the one-line error and return the exit to raise."""
-    typer.echo(f"clinie: error [{code.value}] {message}", err=True)
-    return typer.Exit(1)
-
-
-def friendly_errors(func: F) -> F:
-    """Turn coded errors and settings validation errors into one line on stderr and exit status 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from pydantic import ValidationError
-
-        from services.stack.process import StackError
-
-        try:
-            return func(*args, **kwargs)
-        except ClinieError as err:
-            raise fail(err.code, err.message) from None
-        except StackError as err:  # what failed, and the tail of its log
-            raise fail(ErrorCode.STACK_FAILED, str(err)) from None
-        except ValidationError as err:  # settings from CLINIE_* variables
-            where = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or e.get('ctx', {}).get('field', '')}: {e['msg']}"
-                              for e in err.errors(include_url=False, include_input=False)[:3])
-            raise fail(ErrorCode.BAD_SETTINGS, f"invalid {err.title}: {where}") from None
-
-    return wrapper  # type: ignore[return-value]
-
 
 def _version(value: bool) -> None:
     if value:

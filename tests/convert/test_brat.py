@@ -63,6 +63,7 @@ def test_join_keeps_a_discontinuous_span_whole(tmp_path: Path) -> None:
     ("T1\tProblem zero 4\tpain\n", ErrorCode.BAD_ANNOTATION, "note.ann:1:"),
     ("\nR1\tMODIFY Arg1:T1\n", ErrorCode.BAD_ANNOTATION, "note.ann:2:"),
     ("X1\twhat\n", ErrorCode.BAD_ANNOTATION, "note.ann:1:"),
+    ("\ufeffT1\tProblem 0 4\tpain\nE1\tProblem:T2\n", ErrorCode.BAD_ANNOTATION, "note.ann:2:"),
     ("T1\tProblem 0 4\tache\n", ErrorCode.OFFSET_MISMATCH, "note.ann:1:"),
     ("T1\tProblem 0 400\tpain\n", ErrorCode.OFFSET_MISMATCH, "note.ann:1:"),
 ])
