@@ -28,7 +28,7 @@ from clinie.fhir.extensions import (
 from clinie.fhir.mapping import MappedResources, map_extraction, patient_stub
 from tests.fhir.factories import NOTE, annotate_note, docref_dict, entity
 
-MODEL = "clinie_ie/3"
+MODEL = "clinie_ie/4"
 ASSERTED = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
@@ -380,7 +380,7 @@ def test_new_document_or_model_version_gives_new_ids(note: SourceNote) -> None:
     ids = {r.id for r in map_extraction(note, annotate_note(note.document), MODEL).resources()}
     v5 = make_note(version="5")
     ids_v5 = {r.id for r in map_extraction(v5, annotate_note(v5.document), MODEL).resources()}
-    ids_m = {r.id for r in map_extraction(note, annotate_note(note.document), "clinie_ie/4").resources()}
+    ids_m = {r.id for r in map_extraction(note, annotate_note(note.document), "clinie_ie/5").resources()}
     assert ids.isdisjoint(ids_v5) and ids.isdisjoint(ids_m)
 
 

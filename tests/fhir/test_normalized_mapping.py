@@ -20,7 +20,7 @@ from clinie.normalize.icd import ICD10CM_SYSTEM
 from clinie.normalize.stage import Normalizer
 from tests.fhir.factories import docref_dict, entity
 
-MODEL = "clinie_ie/3"
+MODEL = "clinie_ie/4"
 
 
 @pytest.fixture(scope="module")
