@@ -96,13 +96,18 @@ from clinie.fhir.extensions import (
 from clinie.fhir.ids import entity_key, resource_id
 from clinie.fhir.references import reference_id
 from clinie.fhir.statuses import in_allergy_context, medication_status
-from clinie.fhir.systems import CLINICAL_STATUS_SYSTEM, PARTICIPANT_TYPE_SYSTEM, UCUM, VERIFICATION_STATUS_SYSTEM
+from clinie.fhir.systems import (
+    ALLERGY_CLINICAL_SYSTEM,
+    ALLERGY_VERIFICATION_SYSTEM,
+    CLINICAL_STATUS_SYSTEM,
+    PARTICIPANT_TYPE_SYSTEM,
+    UCUM,
+    VERIFICATION_STATUS_SYSTEM,
+)
 from clinie.fhir.systems import CONDITION_CATEGORY_HL7_SYSTEM as CATEGORY_SYSTEM
 from clinie.normalize.icd import ICD10CM_SYSTEM, icd_display
 from clinie.normalize.text import fold
 
-ALLERGY_CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
-ALLERGY_VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 # Coding.system for the lowercase generic ingredient clinie.normalize assigns to a Drug mention
 INGREDIENT_SYSTEM = "https://clinie.dev/fhir/CodeSystem/ingredient"
 ICD10CM_CODING_VERSION = "2026"  # the April 2026 ICD-10-CM release packaged by simple-icd-10-cm

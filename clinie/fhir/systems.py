@@ -10,10 +10,14 @@ CLINICAL_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinic
 VERIFICATION_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 CONDITION_CATEGORY_HL7_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-category"
 PARTICIPANT_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+ALLERGY_CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 MED_STATUS_SYSTEM = "http://hl7.org/fhir/CodeSystem/medication-statement-status"
 OBSERVATION_VALUE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
 
 __all__ = [
+    "ALLERGY_CLINICAL_SYSTEM",
+    "ALLERGY_VERIFICATION_SYSTEM",
     "CLINICAL_STATUS_SYSTEM",
     "CONDITION_CATEGORY_HL7_SYSTEM",
     "ICD10CM",

@@ -157,5 +157,5 @@ def test_coded_resources_are_indexed_for_token_search(normalizer: Normalizer) ->
     assert f"{ICD10CM_SYSTEM}|E11.9" in search_columns(cond)["codes"]
     (med,) = m.medication_statements
     assert f"{INGREDIENT_SYSTEM}|metformin" in search_columns(med)["codes"]
-    (allergy,) = m.allergies  # AllergyIntolerance is not in the search registry yet: its coding is checked here
+    (allergy,) = m.allergies
     assert {(c["system"], c["code"]) for c in j(allergy)["code"]["coding"]} == {(INGREDIENT_SYSTEM, "sulfonamides")}

@@ -18,7 +18,13 @@ from typing import Any, Literal
 from clinie.fhir.extensions import MODEL_VERSION_SYSTEM, SOURCE_VERSION_URL, read_evidence
 from clinie.fhir.references import reference_id
 from clinie.fhir.search.dates import DATE_PREFIXES, parse_date
-from clinie.fhir.systems import CLINICAL_STATUS_SYSTEM, MED_STATUS_SYSTEM, VERIFICATION_STATUS_SYSTEM
+from clinie.fhir.systems import (
+    ALLERGY_CLINICAL_SYSTEM,
+    ALLERGY_VERIFICATION_SYSTEM,
+    CLINICAL_STATUS_SYSTEM,
+    MED_STATUS_SYSTEM,
+    VERIFICATION_STATUS_SYSTEM,
+)
 
 HL7_SP = "http://hl7.org/fhir/SearchParameter/"
 SOURCE_DOCUMENT_SP = "https://clinie.dev/fhir/SearchParameter/source-document"
@@ -212,11 +218,13 @@ def _reference(
     )  # fmt: skip
 
 
+_PATIENT_DOC = "The patient (id, Patient/id or an absolute Patient URL)."
+
+
 def _patients(rtype: str) -> list[SearchParameter]:
-    doc = "The patient (id, Patient/id or an absolute Patient URL)."
     return [
-        _reference(rtype, "patient", "patient_id", "Patient", doc, HL7_SP + "clinical-patient", _patient),
-        _reference(rtype, "subject", "patient_id", "Patient", doc, HL7_SP + f"{rtype}-subject", _patient),
+        _reference(rtype, "patient", "patient_id", "Patient", _PATIENT_DOC, HL7_SP + "clinical-patient", _patient),
+        _reference(rtype, "subject", "patient_id", "Patient", _PATIENT_DOC, HL7_SP + f"{rtype}-subject", _patient),
     ]
 
 
@@ -304,6 +312,25 @@ _ALL: list[SearchParameter] = [
         HL7_SP + "MedicationStatement-context", _encounter("context"),
     ),
     _source_document("MedicationStatement"),
+    # AllergyIntolerance (FHIR defines no ``subject`` or ``encounter`` parameter for it; ``patient`` only)
+    *_common("AllergyIntolerance"),
+    _reference("AllergyIntolerance", "patient", "patient_id", "Patient", _PATIENT_DOC, HL7_SP + "clinical-patient",
+               _patient),
+    _code("AllergyIntolerance", "code"),
+    _status(
+        "AllergyIntolerance", "clinical-status", "status", "clinicalStatus", ALLERGY_CLINICAL_SYSTEM,
+        "AllergyIntolerance.clinicalStatus (active, inactive, resolved).",
+        HL7_SP + "AllergyIntolerance-clinical-status",
+    ),
+    _status(
+        "AllergyIntolerance", "verification-status", "verification_status", "verificationStatus",
+        ALLERGY_VERIFICATION_SYSTEM,
+        "AllergyIntolerance.verificationStatus (unconfirmed, confirmed, refuted, entered-in-error).",
+        HL7_SP + "AllergyIntolerance-verification-status",
+    ),
+    _date("AllergyIntolerance", "date", "recorded_date", "recordedDate", "AllergyIntolerance.recordedDate",
+          HL7_SP + "clinical-date"),
+    _source_document("AllergyIntolerance"),
     # Provenance
     *_common("Provenance"),
     SearchParameter(
@@ -318,7 +345,7 @@ _ALL: list[SearchParameter] = [
     *_common("Patient"),
 ]  # fmt: skip
 
-RESOURCE_TYPES: tuple[str, ...] = ("Condition", "MedicationStatement", "Provenance", "Patient")
+RESOURCE_TYPES: tuple[str, ...] = ("Condition", "MedicationStatement", "AllergyIntolerance", "Provenance", "Patient")
 SEARCH_PARAMETERS: dict[str, dict[str, SearchParameter]] = {
     rtype: {p.name: p for p in _ALL if p.resource_type == rtype} for rtype in RESOURCE_TYPES
 }
