@@ -22,6 +22,7 @@ from clinie.fhir.systems import (
     ALLERGY_CLINICAL_SYSTEM,
     ALLERGY_VERIFICATION_SYSTEM,
     CLINICAL_STATUS_SYSTEM,
+    ICD10CM,
     MED_STATUS_SYSTEM,
     VERIFICATION_STATUS_SYSTEM,
 )
@@ -58,6 +59,23 @@ SEARCH_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class Hierarchy:
+    """How the descendants of a code are spelled in a code system whose codes nest by prefix.
+
+    ICD-10-CM: a category ``E11`` has the descendants ``E11.x...`` (``separator`` "."); a subcategory ``E11.6``
+    has ``E11.6x...`` (a code that already contains the separator extends without it). ``code:below=system|X``
+    matches X itself and every descendant."""
+
+    separator: str
+
+    def descendant_prefix(self, code: str) -> str:
+        return code if self.separator in code else code + self.separator
+
+
+ICD10CM_HIERARCHY = Hierarchy(".")
+
+
+@dataclass(frozen=True)
 class SearchParameter:
     resource_type: str
     name: str
@@ -67,11 +85,18 @@ class SearchParameter:
     documentation: str
     definition: str | None = None
     extract: Extractor | None = None  # fills ``columns`` from a resource (None: row metadata, e.g. id)
-    modifiers: tuple[str, ...] = ()  # "missing", "not", "text", "type" (= :[type] on references)
+    # "missing", "not", "text", "type" (= :[type] on references), "below" (code: subsumption in ``hierarchies``)
+    modifiers: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
     sort_column: str | None = None  # None: not sortable
     target_type: str | None = None  # reference: the type the column's ids belong to
     system: str | None = None  # status: the code system of the column's codes
+    # code :below: the code systems whose hierarchy is known, each with how a code's descendants are written
+    hierarchies: tuple[tuple[str, Hierarchy], ...] = ()
+
+    def hierarchy(self, system: str | None) -> Hierarchy | None:
+        """The hierarchy of ``system`` for ``:below`` (None: not declared)."""
+        return next((h for s, h in self.hierarchies if s == system), None)
 
     @property
     def sortable(self) -> bool:
@@ -236,12 +261,19 @@ def _source_document(rtype: str) -> SearchParameter:
     )  # fmt: skip
 
 
-def _code(rtype: str, element: str) -> SearchParameter:
-    return SearchParameter(
-        rtype, "code", "token", "code", ("codes", "code_text"),
+def _code(rtype: str, element: str, hierarchies: tuple[tuple[str, Hierarchy], ...] = ()) -> SearchParameter:
+    doc = (
         "Concept code: system|code, |code, code, system|; :text = case-insensitive substring of the concept text; "
-        ":not negates.",
-        HL7_SP + "clinical-code", _concept(element), modifiers=("text", "not", "missing"), sort_column="code_text",
+        ":not negates."
+    )
+    modifiers: tuple[str, ...] = ("text", "not", "missing")
+    if hierarchies:
+        systems = ", ".join(s for s, _ in hierarchies)
+        doc += f" :below=system|code matches the code and its descendants, for {systems} (E11: E11, E11.9, E11.65)."
+        modifiers = (*modifiers, "below")
+    return SearchParameter(
+        rtype, "code", "token", "code", ("codes", "code_text"), doc, HL7_SP + "clinical-code", _concept(element),
+        modifiers=modifiers, sort_column="code_text", hierarchies=hierarchies,
     )  # fmt: skip
 
 
@@ -274,7 +306,7 @@ _ALL: list[SearchParameter] = [
     # Condition
     *_common("Condition"),
     *_patients("Condition"),
-    _code("Condition", "code"),
+    _code("Condition", "code", ((ICD10CM, ICD10CM_HIERARCHY),)),
     _status(
         "Condition", "clinical-status", "status", "clinicalStatus", CLINICAL_STATUS_SYSTEM,
         "Condition.clinicalStatus (active, recurrence, relapse, inactive, remission, resolved).",

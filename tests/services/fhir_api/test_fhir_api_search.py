@@ -221,6 +221,37 @@ def test_provenance(client: TestClient, params: Any, expected: set[str]) -> None
     assert found(client, "/Provenance", params) == expected
 
 
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"code:below": f"{ICD}|E11"}, {"c1"}),
+        ({"code:below": f"{ICD}|E11.9"}, {"c1"}),
+        ({"code:below": f"{ICD}|E11.6"}, set()),
+        ({"code:below": f"{ICD}|E1"}, set()),  # no category E1: E11 is not "below" it
+        ({"code:below": f"{ICD}|E10,{ICD}|E11"}, {"c1", "c4"}),
+        ({"code:below": f"{ICD}|E10", "patient": "pat-1"}, set()),
+        ({"code:not": f"{ICD}|E11.9", "patient": "pat-1"}, {"c2", "c3"}),
+        ({"code": f"{ICD}|E11"}, set()),  # without :below only the exact code matches
+    ],
+)
+def test_code_below_icd10cm(client: TestClient, params: Any, expected: set[str]) -> None:
+    assert found(client, "/Condition", params) == expected
+
+
+def test_code_below_needs_a_hierarchy(client: TestClient) -> None:
+    bad(client, "/Condition", {"code:below": "E11"})
+    bad(client, "/Condition", {"code:below": "http://snomed.info/sct|44054006"})
+    bad(client, "/Condition", {"code:below": f"{ICD}|"})
+    bad(client, "/MedicationStatement", {"code:below": f"{ICD}|E11"})
+    cap = client.get("/metadata").json()
+    cond = next(r for r in cap["rest"][0]["resource"] if r["type"] == "Condition")
+    code = next(p for p in cond["searchParam"] if p["name"] == "code")
+    assert ":below" in code["documentation"] and ICD in code["documentation"]
+
+
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
