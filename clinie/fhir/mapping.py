@@ -27,7 +27,8 @@ Rules (``map_extraction``):
 - **MedicationStatement** per Drug span (not for drugs in an allergy context): ``status`` from cue rules over the
   mention's clause (``clinie.fhir.statuses``: not-taken for a negated mention or "avoid", stopped, on-hold,
   completed, intended for "start", else active); ``medicationCodeableConcept.text`` (the mention) and ``coding``:
-  the ingredient (``INGREDIENT_SYSTEM``) and DrugBank id when ``clinie.normalize`` found them,
+  the ingredient (``INGREDIENT_SYSTEM``), UNII, DrugBank (and RxNorm/SNOMED CT when loaded) codes that
+  ``clinie.normalize`` found, each with display and version (``clinie.normalize.codings``),
   ``subject``, ``context`` (encounter), ``dateAsserted`` (note date, else
   ``asserted``), ``derivedFrom`` the DocumentReference. ``dosage[0]``: ``text`` = the Dosage/Route/Frequency/
   Duration mentions related to the Drug, in that fixed order, without repeats (a text equal to or contained in
@@ -105,12 +106,9 @@ from clinie.fhir.systems import (
     VERIFICATION_STATUS_SYSTEM,
 )
 from clinie.fhir.systems import CONDITION_CATEGORY_HL7_SYSTEM as CATEGORY_SYSTEM
-from clinie.normalize.icd import ICD10CM_SYSTEM, icd_display
+from clinie.normalize.codings import INGREDIENT_SYSTEM, describe
+from clinie.normalize.icd import ICD10CM_SYSTEM
 from clinie.normalize.text import fold
-
-# Coding.system for the lowercase generic ingredient clinie.normalize assigns to a Drug mention
-INGREDIENT_SYSTEM = "https://clinie.dev/fhir/CodeSystem/ingredient"
-ICD10CM_CODING_VERSION = "2026"  # the April 2026 ICD-10-CM release packaged by simple-icd-10-cm
 
 MAX_MODEL_VERSION = 128  # source_documents.model_version / fhir_resources.model_version
 CONDITION_LABELS = ("Problem", "Reason", "ADE")
@@ -409,22 +407,19 @@ def _concept_key(doc: Document, mentions: list[Entity]) -> str:
 
 def _condition_code(text: str, mentions: list[Entity]) -> CodeableConcept:
     codes = list(dict.fromkeys(c for e in mentions for c in e.codes if c.startswith(ICD10CM_SYSTEM + "|")))
-    codings = [
-        Coding(system=ICD10CM_SYSTEM, code=code, display=icd_display(code) or None, version=ICD10CM_CODING_VERSION)
-        for code in (c.split("|", 1)[1] for c in codes[:1])
-    ]
-    return CodeableConcept(coding=codings or None, text=text)
+    return CodeableConcept(coding=[_coding(c) for c in codes[:1]] or None, text=text)
+
+
+def _coding(token: str) -> Coding:
+    """A Coding with system, code, display and version (``clinie.normalize.codings``)."""
+    info = describe(token)
+    return Coding(system=info.system, code=info.code, display=info.display, version=info.version)
 
 
 def _drug_code(text: str, drug: Entity) -> CodeableConcept:
-    codings = []
-    if drug.ingredient:
-        codings.append(Coding(system=INGREDIENT_SYSTEM, code=drug.ingredient, display=drug.ingredient))
-    for c in drug.codes:
-        system, _, code = c.rpartition("|")
-        if system and code:
-            codings.append(Coding(system=system, code=code, display=drug.ingredient))
-    return CodeableConcept(coding=codings or None, text=text)
+    tokens = [f"{INGREDIENT_SYSTEM}|{drug.ingredient}"] if drug.ingredient else []
+    tokens += [c for c in drug.codes if c.rpartition("|")[0] and c.rpartition("|")[2]]
+    return CodeableConcept(coding=[_coding(t) for t in dict.fromkeys(tokens)] or None, text=text)
 
 
 def _dosage_texts(items: list[tuple[str, str]]) -> list[str]:

