@@ -31,6 +31,8 @@ BASE = "https://clinie.dev/fhir"
 NOTE_EVIDENCE_URL = f"{BASE}/StructureDefinition/note-evidence"
 # on Provenance.entity: the version of the source DocumentReference that was processed
 SOURCE_VERSION_URL = f"{BASE}/StructureDefinition/source-document-version"
+# on Provenance, once per code system used by its targets' codings: valueCoding = {system, version} (no code)
+TERMINOLOGY_VERSION_URL = f"{BASE}/StructureDefinition/terminology-version"
 # Condition.category for conditions the note attributes to a drug (ADE mentions)
 CONDITION_CATEGORY_SYSTEM = f"{BASE}/CodeSystem/condition-category"
 ADE_CATEGORY_CODE = "adverse-drug-event"

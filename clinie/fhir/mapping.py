@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -91,6 +91,7 @@ from clinie.fhir.extensions import (
     DATA_ABSENT_REASON_URL,
     MODEL_VERSION_SYSTEM,
     SOURCE_VERSION_URL,
+    TERMINOLOGY_VERSION_URL,
     Evidence,
     evidence_extension,
 )
@@ -102,11 +103,12 @@ from clinie.fhir.systems import (
     ALLERGY_VERIFICATION_SYSTEM,
     CLINICAL_STATUS_SYSTEM,
     PARTICIPANT_TYPE_SYSTEM,
+    SNOMED,
     UCUM,
     VERIFICATION_STATUS_SYSTEM,
 )
 from clinie.fhir.systems import CONDITION_CATEGORY_HL7_SYSTEM as CATEGORY_SYSTEM
-from clinie.normalize.codings import INGREDIENT_SYSTEM, describe
+from clinie.normalize.codings import INGREDIENT_SYSTEM, describe, terminology_versions
 from clinie.normalize.icd import ICD10CM_SYSTEM
 from clinie.normalize.text import fold
 
@@ -364,10 +366,16 @@ class _Mapper:
             )
         ]
 
-    def _provenance(self, targets: Iterable[Resource]) -> Provenance:
+    def _provenance(self, targets: Sequence[Resource]) -> Provenance:
         doc_ref = f"DocumentReference/{self.note.resource_id}"
+        systems = {c.system for r in targets for c in _codings(r) if c.system}
+        versions = [
+            Extension(url=TERMINOLOGY_VERSION_URL, valueCoding=Coding(system=system, version=version))
+            for system, version in terminology_versions(systems).items()
+        ]
         return Provenance(
             id=self._id("Provenance"),
+            extension=versions or None,
             target=[Reference(reference=f"{r.get_resource_type()}/{r.id}") for r in targets],
             recorded=self.asserted,
             agent=[
@@ -392,6 +400,18 @@ class _Mapper:
 # ---------------------------------------------------------------------- small builders
 
 
+def _codings(resource: Resource) -> list[Coding]:
+    """The codings of a resource's clinical concepts (what ``clinie.normalize`` coded)."""
+    concepts: list[CodeableConcept | None] = []
+    if isinstance(resource, Condition):
+        concepts.append(resource.code)
+    elif isinstance(resource, MedicationStatement):
+        concepts.append(resource.medicationCodeableConcept)
+    elif isinstance(resource, AllergyIntolerance):
+        concepts += [resource.code, *(m for r in resource.reaction or () for m in r.manifestation or ())]
+    return [c for cc in concepts if cc is not None for c in cc.coding or ()]
+
+
 def _cc(system: str, code: str, display: str) -> CodeableConcept:
     return CodeableConcept(coding=[Coding(system=system, code=code, display=display)])
 
@@ -406,8 +426,10 @@ def _concept_key(doc: Document, mentions: list[Entity]) -> str:
 
 
 def _condition_code(text: str, mentions: list[Entity]) -> CodeableConcept:
-    codes = list(dict.fromkeys(c for e in mentions for c in e.codes if c.startswith(ICD10CM_SYSTEM + "|")))
-    return CodeableConcept(coding=[_coding(c) for c in codes[:1]] or None, text=text)
+    codes: list[str] = []
+    for system in (ICD10CM_SYSTEM, SNOMED):  # the first code of each system the mentions were coded in
+        codes += [c for e in mentions for c in e.codes if c.startswith(system + "|")][:1]
+    return CodeableConcept(coding=[_coding(c) for c in codes] or None, text=text)
 
 
 def _coding(token: str) -> Coding:
