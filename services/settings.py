@@ -66,6 +66,9 @@ class ExtractorSettings(ServiceSettings):
     kafka_ssl_key_file: Path | None = Field(default=None, description="PEM private key of the client certificate.")
     kafka_ssl_key_password: SecretStr | None = Field(default=None, description="Password of the encrypted key.")
     kafka_ssl_check_hostname: bool = Field(default=True, description="Check the broker host name in its certificate.")
+    terminology_index: Path | None = Field(
+        default=None, description="RxNorm / SNOMED CT index made by `clinie terminology build --rxnorm/--snomed` "
+        "from your licensed release files (adds their codes; none by default).")
     # inference
     backend: Literal["triton", "torch"] = "triton"
     triton_url: str = "127.0.0.1:8000"

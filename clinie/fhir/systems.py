@@ -10,6 +10,8 @@ CLINICAL_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinic
 VERIFICATION_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 CONDITION_CATEGORY_HL7_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-category"
 PARTICIPANT_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+ALLERGY_CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 MED_STATUS_SYSTEM = "http://hl7.org/fhir/CodeSystem/medication-statement-status"
 OBSERVATION_VALUE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
 ALLERGY_CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
@@ -29,3 +31,5 @@ __all__ = [
     "UCUM",
     "VERIFICATION_STATUS_SYSTEM",
 ]
+# clinie's own code system of generic drug ingredients (lower-case names; coding.code = the ingredient)
+INGREDIENT = "https://clinie.dev/fhir/CodeSystem/ingredient"

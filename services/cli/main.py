@@ -180,16 +180,36 @@ def evaluate(
 @terminology_app.command("build")
 def terminology_build(
     out: Annotated[Path, typer.Option(help="Index file to write (gzip JSON).")] = Path("terminology/icd10cm.json.gz"),
+    rxnorm: Annotated[Path | None, typer.Option(help="Your licensed RxNorm RXNCONSO.RRF (or its release folder).",
+                                                exists=True)] = None,
+    snomed: Annotated[Path | None, typer.Option(help="Your licensed SNOMED CT RF2 Snapshot folder.",
+                                                exists=True)] = None,
+    terminology_out: Annotated[Path, typer.Option(help="RxNorm / SNOMED CT index to write (with --rxnorm/--snomed).")]
+    = Path("terminology/licensed.json.gz"),
 ) -> None:
-    """Build the ICD-10-CM term index offline from the packaged data; prints the terminology versions."""
+    """Build the ICD-10-CM term index offline from the packaged data, and with --rxnorm/--snomed the index of your
+    licensed RxNorm / SNOMED CT release files; prints the terminology versions."""
     from clinie.normalize.drugs import dictionary_version
     from clinie.normalize.icd import IcdIndex
+    from clinie.normalize.terminology import Terminology, TerminologyFileError
+    from clinie.normalize.unii import version as unii_version
 
     out.parent.mkdir(parents=True, exist_ok=True)
     index = IcdIndex.build()
     index.save(out)
-    typer.echo(json.dumps({"index": str(out), "icd-10-cm": index.version, "drugs": dictionary_version(),
-                           "terms": sum(len(t) for t in index.tiers)}))
+    report: dict[str, object] = {"index": str(out), "icd-10-cm": index.version, "drugs": dictionary_version(),
+                                 "unii": unii_version(), "terms": sum(len(t) for t in index.tiers)}
+    if rxnorm is not None or snomed is not None:
+        try:
+            licensed = Terminology.from_release_files(rxnorm, snomed)
+        except TerminologyFileError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        terminology_out.parent.mkdir(parents=True, exist_ok=True)
+        licensed.save(terminology_out)
+        report["terminology_index"] = str(terminology_out)
+        report["licensed"] = {i.system: {"version": i.version, "codes": len(i.displays), "terms": len(i.terms)}
+                              for i in (licensed.rxnorm, licensed.snomed) if i is not None}
+    typer.echo(json.dumps(report))
 
 
 @app.command()
