@@ -71,8 +71,8 @@ def run(settings: ExtractorSettings) -> None:
     service = build_service(settings, metrics)
     broker = service.create_broker()
 
-    async def stop_retries() -> None:
-        service.stopping.set()
+    async def stop_consuming() -> None:  # runs before the broker stops
+        await service.shutdown()
 
     app = AsgiFastStream(
         broker,
@@ -81,6 +81,6 @@ def run(settings: ExtractorSettings) -> None:
             ("/readyz", make_ping_asgi(broker, timeout=5.0)),
             ("/metrics", make_asgi_app(metrics.registry)),
         ],
-        on_shutdown=[stop_retries],
+        on_shutdown=[stop_consuming],
     )
     uvicorn.run(app, host=settings.metrics_host, port=settings.metrics_port, log_level="warning", log_config=None)
