@@ -6,7 +6,7 @@ import logging
 
 from clinie.backends.base import InferenceBackend
 from clinie.backends.torch_backend import TorchBackend
-from clinie.backends.triton_backend import TritonBackend
+from clinie.backends.triton_backend import TritonBackend, TritonTls
 from clinie.errors import ErrorCode, ModelError
 from clinie.model.checkpoint import load_model_spec
 from clinie.model.repository import version_dir
@@ -31,8 +31,10 @@ def build_backend(settings: ExtractorSettings) -> tuple[InferenceBackend, Extrac
             torch_backend.model_version
     _, schema, _ = load_model_spec(version_dir(settings.model_repository, settings.model_name,
                                                settings.model_version or None))
+    tls = TritonTls(settings.triton_ssl_ca_file, settings.triton_ssl_cert_file,
+                    settings.triton_ssl_key_file) if settings.triton_ssl else None
     triton = TritonBackend(settings.triton_url, settings.model_name, schema, settings.model_version,
-                           timeout_s=settings.triton_timeout_s)
+                           timeout_s=settings.triton_timeout_s, protocol=settings.triton_protocol, tls=tls)
     served = triton.resolve_version()
     # pre/post-processing must match the served version exactly: read its config, labels and tokenizer
     config, served_schema, tokenizer = load_model_spec(version_dir(settings.model_repository, settings.model_name,
