@@ -319,7 +319,9 @@ class _Mapper:
     def _medication(self, span: Span, drug: Entity) -> MedicationStatement:
         attrs = sorted(self.attributes.get(span, ()), key=lambda e: (e.start, e.end, e.label))
         reasons = [e for e in attrs if e.label == "Reason" and not e.negated and not self._refuted((e.start, e.end))]
-        reason_spans = list(dict.fromkeys((e.start, e.end) for e in reasons))
+        # a Reason that is not a Condition of the patient (hypothetical "Tylenol for pain if needed", a family
+        # member's) keeps its reasonCode text but has no Condition to reference
+        reason_spans = [s for s in dict.fromkeys((e.start, e.end) for e in reasons) if s in self.condition_ids]
         used = [e for e in attrs if e.label in (*DOSAGE_LABELS, "Reason")]
         return MedicationStatement(
             id=self.med_ids[span],

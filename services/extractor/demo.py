@@ -75,7 +75,7 @@ async def consume_until_done(settings: ExtractorSettings, expected: int, timeout
             await asyncio.sleep(0.5)
         progress(f"  processed {expected}/{expected} notes ({time.perf_counter() - started:.0f}s)")
     finally:
-        service.stopping.set()
+        await service.shutdown()
         await broker.stop()
     return service.processed, service.dead_lettered
 

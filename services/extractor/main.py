@@ -6,7 +6,7 @@ import logging
 
 from clinie.backends.base import InferenceBackend
 from clinie.backends.torch_backend import TorchBackend
-from clinie.backends.triton_backend import TritonBackend
+from clinie.backends.triton_backend import TritonBackend, TritonTls
 from clinie.errors import ErrorCode, ModelError
 from clinie.model.checkpoint import load_model_spec
 from clinie.model.repository import version_dir
@@ -31,8 +31,10 @@ def build_backend(settings: ExtractorSettings) -> tuple[InferenceBackend, Annota
             torch_backend.model_version
     _, schema, _ = load_model_spec(version_dir(settings.model_repository, settings.model_name,
                                                settings.model_version or None))
+    tls = TritonTls(settings.triton_ssl_ca_file, settings.triton_ssl_cert_file,
+                    settings.triton_ssl_key_file) if settings.triton_ssl else None
     triton = TritonBackend(settings.triton_url, settings.model_name, schema, settings.model_version,
-                           timeout_s=settings.triton_timeout_s)
+                           timeout_s=settings.triton_timeout_s, protocol=settings.triton_protocol, tls=tls)
     served = triton.resolve_version()
     # pre/post-processing must match the served version exactly: read its config, labels and tokenizer
     config, served_schema, tokenizer = load_model_spec(version_dir(settings.model_repository, settings.model_name,
@@ -72,8 +74,8 @@ def run(settings: ExtractorSettings) -> None:
     service = build_service(settings, metrics)
     broker = service.create_broker()
 
-    async def stop_retries() -> None:
-        service.stopping.set()
+    async def stop_consuming() -> None:  # runs before the broker stops
+        await service.shutdown()
 
     app = AsgiFastStream(
         broker,
@@ -82,6 +84,6 @@ def run(settings: ExtractorSettings) -> None:
             ("/readyz", make_ping_asgi(broker, timeout=5.0)),
             ("/metrics", make_asgi_app(metrics.registry)),
         ],
-        on_shutdown=[stop_retries],
+        on_shutdown=[stop_consuming],
     )
     uvicorn.run(app, host=settings.metrics_host, port=settings.metrics_port, log_level="warning", log_config=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import UTC, datetime
@@ -212,6 +213,20 @@ def test_negated_reason_is_not_a_medication_reason() -> None:
     assert "reasonCode" not in med and "reasonReference" not in med
     (c,) = map(as_json, m.conditions)
     assert code_of(c["verificationStatus"]) == "refuted"
+
+
+def test_hypothetical_reason_is_a_reason_code_without_a_condition() -> None:
+    """Regression: a hypothetical Reason ("use Tylenol for pain and fever") is no Condition, and its reasonReference
+    lookup raised KeyError, so 5 of the 207 ACI-Bench notes were dead-lettered with E009."""
+    text = "Avoid ibuprofen and use Tylenol for pain and fever."
+    note = make_note(text)
+    pain = entity(text, "pain", "Reason", "T2")
+    ents = [entity(text, "Tylenol", "Drug", "T1"), dataclasses.replace(pain, hypothetical=True)]
+    m = map_extraction(note, note.document.with_annotations(ents, [Relation("Reason-Drug", "T2", "T1")]), MODEL)
+    (med,) = map(as_json, m.medication_statements)
+    assert med["reasonCode"] == [{"text": "pain"}]
+    assert "reasonReference" not in med
+    assert m.conditions == []
 
 
 # ---------------------------------------------------------------------------------------------- MedicationStatement
