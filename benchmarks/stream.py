@@ -128,12 +128,12 @@ def _model_only(payloads: list[bytes], repo: str, version: str, threads: int, in
     from clinie.fhir.docref import parse_document_reference
     from clinie.model.repository import version_dir
     from clinie.normalize import default_stages
-    from clinie.pipeline import Extractor
+    from clinie.pipeline import Annotator
 
     torch.set_num_threads(threads)
     vdir = version_dir(Path(repo), "clinie_ie", version or None)
     backend = TorchBackend.from_dir(vdir, model_version=f"clinie_ie/{vdir.name}")
-    extractor = Extractor(backend, backend.tokenizer, backend.net.config, stages=default_stages())
+    extractor = Annotator(backend, backend.tokenizer, backend.net.config, stages=default_stages())
     docs = [parse_document_reference(p, max_chars=10**7).document for p in payloads]
     extractor.annotate(docs[:WARMUP])
     started = time.perf_counter()
@@ -281,7 +281,7 @@ def count_windows(payloads: list[bytes], args: argparse.Namespace) -> int:
     from clinie.fhir.docref import parse_document_reference
     from clinie.model.checkpoint import load_model_spec
     from clinie.model.repository import version_dir
-    from clinie.pipeline import preprocess
+    from clinie.model.encode import preprocess
 
     config, _, tokenizer = load_model_spec(version_dir(args.model_repository, "clinie_ie", args.model_version or None))
     return sum(preprocess(parse_document_reference(p, max_chars=10**7).document, tokenizer, config)

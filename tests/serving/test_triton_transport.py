@@ -11,8 +11,9 @@ from clinie.backends.triton_backend import TritonBackend, TritonTls
 from clinie.document import Document
 from clinie.errors import TransientError
 from clinie.model.checkpoint import load_model_spec
+from clinie.model.encode import preprocess
 from clinie.model.repository import version_dir
-from clinie.pipeline import Extractor, preprocess
+from clinie.pipeline import Annotator
 
 from .parity import assert_same_predictions
 from .tls import TlsProxy, make_pki
@@ -34,7 +35,7 @@ def _run(backend: TritonBackend, repo: Path) -> tuple[list[Document], list[list[
     # one note per request, one request at a time: the dynamic batcher then runs every note alone, so the float
     # results do not depend on which notes it happened to group (that would differ in the last bits)
     raw = [backend.infer([preprocess(d, tokenizer, config).inputs])[0] for d in docs]
-    extractor = Extractor(backend, tokenizer, config)
+    extractor = Annotator(backend, tokenizer, config)
     annotated = [extractor.annotate([d])[0] for d in docs]
     backend.close()
     arrays = [[o.entities, o.entity_scores, o.relations, o.relation_scores] for o in raw]
