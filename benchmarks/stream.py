@@ -280,8 +280,8 @@ def count_windows(payloads: list[bytes], args: argparse.Namespace) -> int:
     """The model's input windows of these notes (the same for both runs)."""
     from clinie.fhir.docref import parse_document_reference
     from clinie.model.checkpoint import load_model_spec
-    from clinie.model.repository import version_dir
     from clinie.model.encode import preprocess
+    from clinie.model.repository import version_dir
 
     config, _, tokenizer = load_model_spec(version_dir(args.model_repository, "clinie_ie", args.model_version or None))
     return sum(preprocess(parse_document_reference(p, max_chars=10**7).document, tokenizer, config)
