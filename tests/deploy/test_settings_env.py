@@ -34,6 +34,9 @@ NOT_PASSED: dict[str, dict[str, str]] = {
         **dict.fromkeys(("triton_ssl", "triton_ssl_ca_file", "triton_ssl_cert_file", "triton_ssl_key_file"),
                         "the chart's Triton is in-cluster behind a NetworkPolicy, in clear; TLS is for a Triton "
                         "outside the release (set it with the pod's environment and a mounted Secret)"),
+        "terminology_index": "an index built from the hospital's own licensed RxNorm/SNOMED CT files (`clinie "
+                             "terminology build`): mount it and set CLINIE_TERMINOLOGY_INDEX in the pod's environment; "
+                             "off by default (ICD-10-CM, ingredients and UNII need no index)",
     },
     "api": {"jwt_public_key": "keys are mounted from a Secret as files: CLINIE_JWT_PUBLIC_KEY_FILE / _JWKS_FILE"},
     "migrations": {},

@@ -12,10 +12,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 
 SCRIPT = r"""
-import contextlib, sys, time
+import contextlib, signal, sys, time
 from pathlib import Path
 import typer
 from services.cli.main import _terminate_as_interrupt
+
+# Ctrl-C as in a terminal: a test run started in the background (`make test &`, nohup) hands its children SIGINT
+# ignored, and Python then never raises KeyboardInterrupt
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 marker = Path(sys.argv[1])
 
