@@ -99,16 +99,22 @@ def document_to_json(doc: Document) -> dict[str, Any]:
     return out
 
 
-def iter_documents(path: str | Path) -> Iterator[Document]:
+def iter_json_lines(path: str | Path, code: ErrorCode = ErrorCode.BAD_INTERCHANGE) -> Iterator[tuple[int, Any]]:
+    """``(line number, parsed value)`` for each non-blank line of a JSON-lines file; a line that is not JSON raises
+    :class:`InvalidInputError` with ``code`` and ``path:line`` (never the line's text)."""
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
+                yield lineno, json.loads(line)
             except json.JSONDecodeError as exc:
-                raise InvalidInputError(ErrorCode.BAD_INTERCHANGE, f"{path}:{lineno}: not JSON ({exc.msg})") from None
-            yield document_from_json(data)
+                raise InvalidInputError(code, f"{path}:{lineno}: not JSON ({exc.msg})") from None
+
+
+def iter_documents(path: str | Path) -> Iterator[Document]:
+    for _, data in iter_json_lines(path):
+        yield document_from_json(data)
 
 
 def read_documents(path: str | Path) -> list[Document]:

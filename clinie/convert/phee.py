@@ -17,13 +17,13 @@ not PHEE-shaped is E104 with its line number.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from clinie.document import Document, Entity, Relation
 from clinie.errors import ErrorCode, InvalidInputError
+from clinie.io import iter_json_lines
 from clinie.schema import relation_label
 
 PHEE_LABELS: tuple[str, ...] = ("Drug", "Dosage", "Route", "Frequency", "Duration", "Reason", "ADE")
@@ -101,14 +101,7 @@ def read_phee(path: str | Path) -> Iterator[Document]:
     """Every sentence of a PHEE JSON-lines file (``data/json/{train,dev,test}.json``)."""
     if not Path(path).is_file():
         raise InvalidInputError(ErrorCode.INPUT_NOT_FOUND, f"{path}: no such file")
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidInputError(ErrorCode.BAD_ANNOTATION, f"{path}:{lineno}: not JSON ({exc.msg})") from None
-            if not isinstance(data, dict):
-                raise InvalidInputError(ErrorCode.BAD_ANNOTATION, f"{path}:{lineno}: not a JSON object")
-            yield phee_to_document(data, f"{path}:{lineno}")
+    for lineno, data in iter_json_lines(path, ErrorCode.BAD_ANNOTATION):
+        if not isinstance(data, dict):
+            raise InvalidInputError(ErrorCode.BAD_ANNOTATION, f"{path}:{lineno}: not a JSON object")
+        yield phee_to_document(data, f"{path}:{lineno}")
