@@ -6,6 +6,8 @@ BiLSTM, heads and decoding as they are, so ``clinie.model.runtime.run_notes`` ru
 - ``fp32``: the shipped model as loaded.
 - ``int8``: ``torch.ao.quantization.quantize_dynamic`` on the encoder's ``nn.Linear`` layers (int8 weights,
   activations quantised per batch at run time).
+- ``int8-ffn``: only the feed-forward Linears (``intermediate.dense``, ``output.dense``) int8; attention fp32.
+- ``int8-attn``: only the self-attention Linears (query, key, value, attention output) int8; feed-forward fp32.
 - ``int8-lstm``: ``int8`` plus the BiLSTM dynamically quantised too.
 - ``torchscript``: the encoder traced with ``torch.jit.trace`` and frozen.
 - ``onnx``: the encoder exported to ONNX and run by ONNX Runtime (CPU, ``intra_op_num_threads`` = threads).
@@ -25,7 +27,7 @@ from torch import Tensor, nn
 
 from clinie.model.network import ClinieNet
 
-VARIANTS = ("fp32", "int8", "int8-lstm", "torchscript", "onnx", "onnx-int8")
+VARIANTS = ("fp32", "int8", "int8-ffn", "int8-attn", "int8-lstm", "torchscript", "onnx", "onnx-int8")
 
 
 class _HiddenOnly(nn.Module):
@@ -94,6 +96,12 @@ def apply_variant(net: ClinieNet, variant: str, threads: int = 2, workdir: Path 
         if variant == "int8-lstm":
             net.lstm = torch.ao.quantization.quantize_dynamic(
                 nn.Sequential(net.lstm), {nn.LSTM}, dtype=torch.qint8)[0]
+        return net
+    if variant in ("int8-ffn", "int8-attn"):
+        attn = variant == "int8-attn"
+        names = {n for n, m in net.encoder.named_modules()
+                 if isinstance(m, nn.Linear) and (".attention." in n) == attn}
+        net.encoder = torch.ao.quantization.quantize_dynamic(net.encoder, names, dtype=torch.qint8)
         return net
     if variant == "torchscript":
         with torch.inference_mode(False), torch.no_grad():
