@@ -142,6 +142,8 @@ class IcdIndex:
         self.ade: dict[str, str] = dict(data["ade"])  # type: ignore[call-overload]
         self._postings: dict[str, list[tuple[int, str]]] | None = None
         self._idf: dict[str, float] = {}
+        self._default_idf = 1.0
+        self._term_weight: dict[tuple[int, str], float] = {}
 
     # ------------------------------------------------------------------ io
 
@@ -191,6 +193,11 @@ class IcdIndex:
                 for w in {singular(w) for w in term.split()}:
                     postings[w].append((tier, term))
         self._idf = {w: math.log(1 + n_terms / len(p)) for w, p in postings.items()}
+        self._default_idf = max(self._idf.values()) if self._idf else 1.0
+        # a term's own weight (sum of its words' idf), once per index: recomputing it for every candidate of every
+        # mention was a third of the per-note time of the whole pipeline (benchmarks/results/model_profile.json)
+        self._term_weight = {(tier, term): sum(self._idf[singular(w)] for w in set(term.split()))
+                             for tier, table in enumerate(self.tiers) for term in table}
         return postings
 
     def lexical(self, text: str) -> Candidate | None:
@@ -201,8 +208,7 @@ class IcdIndex:
             return None
         key = all_keys[-1]
         words = {singular(w) for w in key.split()}
-        default_idf = max(self._idf.values()) if self._idf else 1.0
-        wq = sum(self._idf.get(w, default_idf) for w in words)
+        wq = sum(self._idf.get(w, self._default_idf) for w in words)
         if not words or wq <= 0:
             return None
         overlap: dict[tuple[int, str], float] = defaultdict(float)
@@ -211,8 +217,7 @@ class IcdIndex:
                 overlap[item] += self._idf[w]
         best: tuple[float, int, str] | None = None
         for (tier, term), ov in overlap.items():
-            wt = sum(self._idf.get(singular(w), default_idf) for w in set(term.split()))
-            dice = 2 * ov / (wq + wt)
+            dice = 2 * ov / (wq + self._term_weight[tier, term])
             cand = (dice, -tier, term)
             if best is None or cand > best:
                 best = cand
