@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -40,6 +41,8 @@ DLQ_HEADERS = ("clinie-error-code", "clinie-error-reason", "clinie-error-message
                "clinie-source-partition", "clinie-source-offset", "clinie-failed-at")
 #: extra headers on a truncated dead-letter copy
 TRUNCATED_HEADERS = ("clinie-truncated", "clinie-original-bytes", "clinie-original-sha256")
+#: exit status of the injected kill (``fault_kill_after_commit``), so a test can tell it from a crash
+FAULT_EXIT_CODE = 86
 _TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
 
 #: the text of the ``clinie-error-message`` header: fixed per code (error messages may quote the payload)
@@ -132,6 +135,7 @@ class ExtractorService:
             try:
                 started = time.perf_counter()
                 await asyncio.to_thread(self.processor.process, payload)
+                self._maybe_inject_kill(ids)
                 await msg.ack()
                 self.processed += 1
                 self.metrics.notes.labels("stored").inc()
@@ -167,6 +171,17 @@ class ExtractorService:
                 continue
             await msg.nack()  # shutting down: leave the offset uncommitted for the next consumer
             return
+
+    def _maybe_inject_kill(self, ids: dict[str, object]) -> None:
+        """Fault injection (test only, ``fault_kill_after_commit``): die between the database commit and the offset
+        commit of the Nth stored note, as a kill -9 would: no ack, no clean-up, no broker leave."""
+        n = self.settings.fault_kill_after_commit
+        if n and self.processed + 1 >= n:
+            log.warning("fault injection: exiting after the database commit, before the offset commit",
+                        extra={**ids, "stored_in_this_process": self.processed + 1})
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            os._exit(FAULT_EXIT_CODE)
 
     async def _dead_letter(self, msg: KafkaMessage, payload: bytes, err: ClinieError, ids: dict[str, object]) -> None:
         """Write the payload to the dead-letter topic, then ack. Never blocks on size: a payload the producer or the
