@@ -66,24 +66,31 @@ class Issuer:
         return jwt.encode(claims, key or self.private_pem, algorithm="RS256")
 
 
-@functools.cache
 def new_private_key() -> bytes:
-    """A key the API does not trust (one per process)."""
+    """A fresh RSA key (PEM, PKCS8)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
+@functools.cache
+def untrusted_key() -> bytes:
+    """A key the API under test does not trust (one per process; never use it as the issuer's key)."""
+    return new_private_key()
+
+
 @dataclass
 class Victim:
     patient: str
-    condition: str
+    condition: str  # the id of one of the victim's resources of type ``resource_type``
+    resource_type: str = "Condition"  # Condition or MedicationStatement (both have ``patient`` and ``:patient``)
     job_status_path: str = ""
     job_file_paths: list[str] = field(default_factory=list)
     markers: tuple[str, ...] = ()
 
     def all_markers(self) -> tuple[str, ...]:
-        return (self.patient, *self.markers)
+        # the id as it ends in JSON (``"Patient/pat-1"``): ``pat-1`` must not match inside ``pat-10``
+        return (f'{self.patient}"', *self.markers)
 
 
 def path_of(url: str) -> str:
@@ -122,7 +129,9 @@ def attack_headers(attack: str, issuer: Issuer, attacker_patient: str) -> dict[s
     if attack == "expired":
         token = issuer.token("system/*.read", exp_in=-3600)
     elif attack == "wrong_signature":
-        token = issuer.token("system/*.read", key=new_private_key())
+        if untrusted_key() == issuer.private_pem:
+            raise ValueError("the issuer signs with the untrusted key: the attack would test nothing")
+        token = issuer.token("system/*.read", key=untrusted_key())
     elif attack == "alg_none":
         now = int(time.time())
         token = jwt.encode({"iss": issuer.issuer, "aud": issuer.audience, "exp": now + 600, "sub": "client-1",
@@ -137,19 +146,19 @@ def attack_headers(attack: str, issuer: Issuer, attacker_patient: str) -> dict[s
 
 
 def _request(client: HttpClient, endpoint: str, victim: Victim, headers: dict[str, str]) -> Any:
-    p, c = victim.patient, victim.condition
+    p, c, rt = victim.patient, victim.condition, victim.resource_type
     if endpoint == "read_condition":
-        return client.get(f"/Condition/{c}", headers=headers)
+        return client.get(f"/{rt}/{c}", headers=headers)
     if endpoint == "read_patient":
         return client.get(f"/Patient/{p}", headers=headers)
     if endpoint == "search":
-        return client.get("/Condition", params={"patient": p}, headers=headers)
+        return client.get(f"/{rt}", params={"patient": p}, headers=headers)
     if endpoint == "search_post":
-        return client.post("/Condition/_search", data={"_id": c}, headers=headers)
+        return client.post(f"/{rt}/_search", data={"_id": c}, headers=headers)
     if endpoint == "include":
-        return client.get("/Condition", params={"_id": c, "_include": "Condition:patient"}, headers=headers)
+        return client.get(f"/{rt}", params={"_id": c, "_include": f"{rt}:patient"}, headers=headers)
     if endpoint == "revinclude":
-        return client.get("/Patient", params={"_id": p, "_revinclude": "Condition:patient"}, headers=headers)
+        return client.get("/Patient", params={"_id": p, "_revinclude": f"{rt}:patient"}, headers=headers)
     if endpoint == "export_kickoff_system":
         return client.get("/$export", headers={**ASYNC, **headers})
     if endpoint == "export_kickoff_patient":
