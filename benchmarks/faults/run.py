@@ -165,18 +165,25 @@ async def publish(bootstrap: str, topic: str, records: list[tuple[str, bytes, li
         await producer.stop()
 
 
-async def read_dlq(bootstrap: str, topic: str) -> list[tuple[str, dict[str, bytes]]]:
-    from aiokafka import AIOKafkaConsumer
+async def read_dlq(bootstrap: str, topic: str, timeout: float = 120.0) -> list[tuple[str, dict[str, bytes]]]:
+    """Every dead letter up to the end offsets at the time of the call (not: until one fetch comes back empty,
+    which on a loaded machine returned a partial list)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None, max_partition_fetch_bytes=8 << 20)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+                                group_id=None, max_partition_fetch_bytes=8 << 20)
     await consumer.start()
     out = []
     try:
-        while True:
+        partitions = [TopicPartition(topic, 0)]  # the dead-letter topic has one partition (created so below)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout
+        while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
+            if time.monotonic() > deadline:
+                raise TimeoutError("dead-letter topic not read to its end")
             got = await consumer.getmany(timeout_ms=2000, max_records=5000)
-            if not got:
-                break
             for batch in got.values():
                 out += [((r.key or b"").decode(errors="replace"), dict(r.headers)) for r in batch]
     finally:
@@ -419,8 +426,8 @@ def main() -> None:
                 dlq = asyncio.run(read_dlq(bootstrap, f"{topic}.dlq"))
             except Exception as exc:  # the broker is restarting
                 print(f"[faults] dead-letter read failed: {type(exc).__name__}", file=sys.stderr, flush=True)
-            if stored is not None:
-                done = len(set(stored) | ({k for k, _ in dlq} & all_ids))
+            if stored is not None:  # monotone: nothing leaves the database or the dead-letter topic
+                done = max(done, len(set(stored) | ({k for k, _ in dlq} & all_ids)))
             now = time.monotonic()
             if done != last_done:
                 last_done, last_change = done, now
@@ -484,6 +491,9 @@ def main() -> None:
         xlogs = "".join(x.log.read_text(errors="replace") for x in extractors if x.log.exists())
         logs = xlogs + stack.triton.log_tail(100000)
         leaked = {c: (c in logs) + (c in header_text) + (c in metrics_text) for c in CANARIES}
+        # the rebalance moved work: messages the second extractor stored or dead-lettered while it was a member
+        second_handled = sum(1 for line in second_x.log.read_text(errors="replace").splitlines()
+                             if '"note stored"' in line or '"dead-lettered"' in line) if second_x.log.exists() else 0
         non_json = sum(1 for line in xlogs.splitlines() if line.strip() and not line.startswith("{"))
         for x in extractors:
             x.stop()
@@ -496,6 +506,7 @@ def main() -> None:
                   "max_stall_s": round(max_stall, 1), "stall_limit_s": args.stall_limit,
                   "consumer_crashes": sum(x.crashes for x in extractors), "leaked_canaries": sum(leaked.values()),
                   "non_json_log_lines": non_json, "bad_stored": len(bad_ids & set(stored)),
+                  "second_extractor_messages": second_handled,
                   "token_matrix_cells": matrix["cells"], "token_matrix_failures": len(matrix["failed"]),
                   "token_matrix_failed": matrix["failed"][:20], "token_matrix_note": matrix.get("why", ""),
                   "events": events, "stream_end": stream_end, "lost_ids": lost[:20]}
