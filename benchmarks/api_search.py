@@ -45,15 +45,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
+from clinie.fhir.extensions import NOTE_EVIDENCE_URL as EVIDENCE
+from clinie.fhir.systems import CLINICAL_STATUS_SYSTEM as CLIN
+from clinie.fhir.systems import RXNORM, SNOMED
+from clinie.fhir.systems import VERIFICATION_STATUS_SYSTEM as VER
 from clinie.storage.models import Base, FhirResource
 from services.fhir_api.paging import encode_cursor
 
 REPO = Path(__file__).resolve().parents[1]
-SNOMED = "http://snomed.info/sct"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-CLIN = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-EVIDENCE = "https://clinie.dev/fhir/StructureDefinition/note-evidence"
 MODEL = "clinie-bench-model-1"
 COLUMNS = [c.name for c in FhirResource.__table__.columns]
 

@@ -140,12 +140,6 @@ def _resolve_overlaps(found: Iterable[DrugMatch]) -> list[DrugMatch]:
     return sorted(kept, key=lambda m: m.start)
 
 
-def run_baseline(docs: Iterable[Document], tagger: DictionaryDrugTagger | None = None) -> list[Document]:
-    """Predictions of the dictionary baseline: Drug entities only, no relations."""
-    tagger = tagger or DictionaryDrugTagger()
-    return [tagger(doc) for doc in docs]
-
-
 class ConTextNegation:
     """medspaCy ConText over given target spans: decides ``negated`` for each (other attributes are ignored).
 

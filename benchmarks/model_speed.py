@@ -17,7 +17,8 @@ import torch
 
 from clinie.backends.torch_backend import TorchBackend
 from clinie.io import read_documents
-from clinie.pipeline import Extractor, preprocess
+from clinie.model.encode import preprocess
+from clinie.pipeline import Annotator
 
 
 def main() -> None:
@@ -40,9 +41,9 @@ def main() -> None:
     print()
     print("| batch windows | seconds | windows/s | pieces/s | notes/s |")
     print("| --- | --- | --- | --- | --- |")
-    Extractor(backend, backend.tokenizer, config).annotate(docs[:2])  # warm-up
+    Annotator(backend, backend.tokenizer, config).annotate(docs[:2])  # warm-up
     for bw in args.batch_windows:
-        extractor = Extractor(backend, backend.tokenizer, config, batch_windows=bw)
+        extractor = Annotator(backend, backend.tokenizer, config, batch_windows=bw)
         start = time.perf_counter()
         n = sum(1 for _ in extractor.pipe(docs))
         secs = time.perf_counter() - start

@@ -15,10 +15,10 @@ from clinie.backends.torch_backend import TorchBackend
 from clinie.evaluate import Counts
 from clinie.io import read_documents
 from clinie.model.decode import span_negation
+from clinie.model.encode import preprocess
 from clinie.model.features import piece_span
 from clinie.model.repository import default_repository, version_dir
 from clinie.model.runtime import stack_notes
-from clinie.pipeline import NEGATION_THRESHOLD, preprocess
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
                            dtype=np.int64)
         probs = span_negation(neg_logits, spans)
         for e, p in zip(gold, probs, strict=True):
-            pred = bool(p >= NEGATION_THRESHOLD)
+            pred = bool(p >= net.config.negation_threshold)
             total += 1
             agree += int(pred == e.negated)
             counts.tp += int(pred and e.negated)

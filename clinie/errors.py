@@ -17,10 +17,17 @@ class ErrorCode(StrEnum):
     BAD_ENCODING = "E008"
     UNEXPECTED = "E009"  # a bug met this input: dead-lettered with the exception type so nothing blocks or is lost
     NOTE_TIMED_OUT = "E010"  # Triton was up, but this note's inference failed or timed out on every attempt
-    # model
+    # An interchange record (JSONL document, annotation) that is not valid: raised as InvalidInputError, so
+    # permanent and dead-lettered like the E0xx codes. Its number predates this grouping and stays (codes are
+    # stable); it is not a model error.
+    BAD_INTERCHANGE = "E103"
+    # model (ModelError: the model directory or label map is missing or inconsistent)
     MODEL_NOT_FOUND = "E101"
     LABEL_MAP_MISMATCH = "E102"
-    BAD_INTERCHANGE = "E103"
+    # annotated-data conversion (clinie convert): file and line number, never the note text
+    BAD_ANNOTATION = "E104"  # a malformed brat .ann line, CoNLL line or PHEE record
+    OFFSET_MISMATCH = "E105"  # an annotation's offsets or tokens do not match the note text
+    BAD_LABEL_MAP = "E106"  # a --label-map file that is missing, not TOML, or inconsistent
     # infrastructure (transient: retried)
     BACKEND_UNAVAILABLE = "E201"
     STORAGE_UNAVAILABLE = "E202"
@@ -32,6 +39,7 @@ class ErrorCode(StrEnum):
     BAD_SETTINGS = "E304"
     OUTPUT_UNWRITABLE = "E305"
     STACK_FAILED = "E306"  # a local stack component (clinie stack up / demo) did not start
+    BAD_TRAIN_CONFIG = "E307"  # a training config that is not TOML or not a valid TrainConfig
 
 
 class ClinieError(Exception):

@@ -1,5 +1,7 @@
 """Document in, annotated document out: ``preprocess`` -> backend ``infer`` -> ``postprocess``.
 
+``preprocess`` is ``clinie.model.encode.preprocess``, the encode step training uses too.
+
 Pre- and post-processing are pure functions of their inputs; the backend is the only part that runs a model.
 Character offsets come from the tokenizer's offset map, never from searching the text.
 """
@@ -7,7 +9,6 @@ Character offsets come from the tokenizer's offset map, never from searching the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,30 +16,13 @@ from numpy.typing import NDArray
 from clinie.backends.base import InferenceBackend
 from clinie.document import Document, Entity, Relation
 from clinie.model.config import ModelConfig
-from clinie.model.encode import encode_text
-from clinie.model.runtime import NoteInputs, NoteOutput
+from clinie.model.encode import Prepared, preprocess
+from clinie.model.runtime import NoteOutput
 from clinie.schema import LabelSchema, relation_label
-from clinie.text.segment import EncodedNote
 from clinie.text.tokenize import WordPieceTokenizer
 
-NEGATION_THRESHOLD = 0.5
 # a stage after extraction (assertions, normalisation): Document in, new Document out
 Stage = Callable[[Document], Document]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    doc: Document
-    encoded: EncodedNote
-
-    @property
-    def inputs(self) -> NoteInputs:
-        e = self.encoded
-        return NoteInputs(e.input_ids, e.attention_mask, e.keep_mask)
-
-
-def preprocess(doc: Document, tokenizer: WordPieceTokenizer, config: ModelConfig) -> Prepared:
-    return Prepared(doc, encode_text(doc.text, tokenizer, config))
 
 
 def snap_to_words(start: int, end: int, word_start: NDArray[np.bool_]) -> tuple[int, int]:
@@ -50,7 +34,13 @@ def snap_to_words(start: int, end: int, word_start: NDArray[np.bool_]) -> tuple[
     return start, end
 
 
-def postprocess(prepared: Prepared, output: NoteOutput, schema: LabelSchema) -> Document:
+def postprocess(prepared: Prepared, output: NoteOutput, schema: LabelSchema, config: ModelConfig) -> Document:
+    """Piece-level predictions -> entities and relations on the document: the one place decisions are made.
+
+    The model version's thresholds (``config.negation_threshold``, ``config.relation_threshold``) are applied
+    here and nowhere else, so every backend returning the same scores gives the same document. Fragments of one
+    word that widen to the same span become one entity; a (head, tail) pair is linked at most once.
+    """
     offsets = prepared.encoded.offsets
     word_start = prepared.encoded.word_start
     entities: list[Entity] = []
@@ -70,13 +60,15 @@ def postprocess(prepared: Prepared, output: NoteOutput, schema: LabelSchema) -> 
                 label=label,
                 start=int(offsets[ts, 0]),
                 end=int(offsets[te - 1, 1]),
-                negated=label in schema.negatable_labels and negp >= NEGATION_THRESHOLD,
+                negated=label in schema.negatable_labels and negp >= config.negation_threshold,
                 score=float(conf),
             )
         )
     relations: list[Relation] = []
     linked: set[tuple[int, int]] = set()
-    for k, (h, t) in enumerate(output.relations.tolist()):
+    for (h, t), score in zip(output.relations.tolist(), output.relation_scores.tolist(), strict=True):
+        if score < config.relation_threshold:
+            continue
         head, tail = row_to_entity[h], row_to_entity[t]
         if (head, tail) in linked:
             continue
@@ -85,15 +77,17 @@ def postprocess(prepared: Prepared, output: NoteOutput, schema: LabelSchema) -> 
             label=relation_label(entities[head].label),
             head=entities[head].id,
             tail=entities[tail].id,
-            score=float(output.relation_scores[k]),
+            score=float(score),
         ))
     return prepared.doc.without_annotations().with_annotations(
         entities=entities, relations=relations, segments=prepared.encoded.segments
     )
 
 
-class Extractor:
-    """Bundles tokenizer, model config and a backend; ``__call__`` annotates documents in batches.
+class Annotator:
+    """Bundles tokenizer, model config and a backend; ``annotate``/``pipe`` annotate documents in batches.
+
+    (The library's document annotator; the Kafka service that runs one is ``services.extractor``.)
 
     ``stages`` run in order on every annotated document (e.g. ``clinie.normalize.default_stages()``).
     """
@@ -128,7 +122,7 @@ class Extractor:
     def _run(self, batch: list[Prepared]) -> Iterator[Document]:
         outputs = self.backend.infer([p.inputs for p in batch])
         for p, o in zip(batch, outputs, strict=True):
-            doc = postprocess(p, o, self.backend.schema)
+            doc = postprocess(p, o, self.backend.schema, self.config)
             for stage in self.stages:
                 doc = stage(doc)
             yield doc

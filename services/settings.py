@@ -19,6 +19,7 @@ from clinie.model.repository import DEFAULT_MODEL_NAME, default_repository
 KafkaProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
 _SSL_FILES = ("kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file")
+_TRITON_SSL_FILES = ("triton_ssl_ca_file", "triton_ssl_cert_file", "triton_ssl_key_file")
 _FORBIDDEN_ALGORITHMS = {"none", "HS256", "HS384", "HS512"}
 
 
@@ -66,10 +67,20 @@ class ExtractorSettings(ServiceSettings):
     kafka_ssl_key_file: Path | None = Field(default=None, description="PEM private key of the client certificate.")
     kafka_ssl_key_password: SecretStr | None = Field(default=None, description="Password of the encrypted key.")
     kafka_ssl_check_hostname: bool = Field(default=True, description="Check the broker host name in its certificate.")
+    terminology_index: Path | None = Field(
+        default=None, description="RxNorm / SNOMED CT index made by `clinie terminology build --rxnorm/--snomed` "
+        "from your licensed release files (adds their codes; none by default).")
     # inference
     backend: Literal["triton", "torch"] = "triton"
-    triton_url: str = "127.0.0.1:8000"
+    triton_url: str = Field(default="127.0.0.1:8000",
+                            description="host:port of Triton's HTTP (default 8000) or gRPC (default 8001) endpoint.")
+    triton_protocol: Literal["http", "grpc"] = Field(default="http", description="Transport to Triton: http or grpc.")
     triton_timeout_s: float = 60.0
+    triton_ssl: bool = Field(default=False, description="TLS to Triton (https for http; a secure channel for grpc).")
+    triton_ssl_ca_file: Path | None = Field(
+        default=None, description="PEM CA bundle that signed Triton's certificate (default: system CAs).")
+    triton_ssl_cert_file: Path | None = Field(default=None, description="PEM client certificate (mutual TLS).")
+    triton_ssl_key_file: Path | None = Field(default=None, description="PEM private key of the client certificate.")
     model_name: str = DEFAULT_MODEL_NAME
     model_version: str = Field(default="", description="Pinned model version; empty = the highest one served.")
     model_repository: Path = Field(default_factory=default_repository)
@@ -80,6 +91,14 @@ class ExtractorSettings(ServiceSettings):
     # Triton answers its health check but a note's request fails or times out: after this many attempts the note
     # is dead-lettered (E010). Triton being down is retried without limit.
     max_inference_attempts: int = Field(default=3, ge=1)
+    max_in_flight: int = Field(
+        default=4, ge=1, le=256,
+        description="Notes one extractor processes at once (inference and storage in a thread pool); offsets are "
+                    "still committed in order, only after storage.")
+    shutdown_timeout_s: float = Field(
+        default=90.0, gt=0,
+        description="On stop, how long to wait for the notes already in inference or storage before leaving them "
+                    "uncommitted (they are redelivered).")
     # dead-letter topic: the producer takes messages up to this size (as large as any input the parser accepts);
     # when the broker still refuses one, a truncated copy (first dead_letter_truncate_bytes) is written instead,
     # with the original's size and sha256 in the headers
@@ -133,6 +152,25 @@ class ExtractorSettings(ServiceSettings):
                 raise ValueError(f"{name}: no such file: {path}")
         if self.kafka_ssl_key_file is not None and self.kafka_ssl_cert_file is None:
             raise ValueError("kafka_ssl_key_file needs kafka_ssl_cert_file")
+        return self
+
+    @field_validator("triton_protocol", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_triton_tls(self) -> ExtractorSettings:
+        for name in _TRITON_SSL_FILES:
+            path = getattr(self, name)
+            if path is None:
+                continue
+            if not self.triton_ssl:
+                raise ValueError(f"{name} is set but triton_ssl is false: set CLINIE_TRITON_SSL=true")
+            if not Path(path).is_file():
+                raise ValueError(f"{name}: no such file: {path}")
+        if (self.triton_ssl_key_file is None) != (self.triton_ssl_cert_file is None):
+            raise ValueError("triton_ssl_cert_file and triton_ssl_key_file go together (mutual TLS)")
         return self
 
 class ApiSettings(ServiceSettings):

@@ -91,8 +91,8 @@ def pg_url(pg_server: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def tiny_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from clinie.export import export_model
     from clinie.model.checkpoint import resolve_encoder_path, save_model
+    from clinie.serving.model_export import export_model
     from clinie.text.tokenize import WordPieceTokenizer
     from tests.model.conftest import make_tiny_net
 

@@ -139,8 +139,8 @@ def bad_messages(n: int, seed: int) -> list[tuple[str, bytes, list[tuple[str, by
 
 
 def tiny_repository(workdir: Path) -> Path:
-    from clinie.export import export_model
     from clinie.model.checkpoint import resolve_encoder_path, save_model
+    from clinie.serving.model_export import export_model
     from clinie.text.tokenize import WordPieceTokenizer
     from tests.model.conftest import make_tiny_net
 
@@ -206,7 +206,7 @@ def stored_ids(url: str, ids: set[str]) -> dict[str, int] | None:
     return {r[0]: int(r[1]) for r in rows if r[0] in ids}
 
 
-class Extractor:
+class ExtractorProcess:
     """One ``clinie serve extractor`` process; restarted by :meth:`check` when it exits on its own."""
 
     def __init__(self, env: dict[str, str], log: Path, name: str = "extractor") -> None:
@@ -368,7 +368,7 @@ def main() -> None:
     fired: dict[str, bool] = {}
     events: list[str] = []
     result: dict[str, Any] = {}
-    extractors: list[Extractor] = []
+    extractors: list[ExtractorProcess] = []
     try:
         stack.up(timeout=600)
         env = stack.env()
@@ -398,8 +398,8 @@ def main() -> None:
         half_wave = len(records) // n_waves // 2
         asyncio.run(publish(bootstrap, topic, waves.pop(0)))
         published = len(records) - sum(len(w) for w in waves)
-        main_x = Extractor(xenv, work / "extractor.log")
-        second_x = Extractor({**xenv, "CLINIE_METRICS_PORT": str(free_port())}, work / "extractor2.log",
+        main_x = ExtractorProcess(xenv, work / "extractor.log")
+        second_x = ExtractorProcess({**xenv, "CLINIE_METRICS_PORT": str(free_port())}, work / "extractor2.log",
                              "extractor-2")
         extractors += [main_x, second_x]
         main_x.start()

@@ -22,6 +22,7 @@ from typing import Any
 from clinie.augment.pieces import Piece, assemble, joined, merge_plain, split_plain_at, to_pieces
 from clinie.augment.validate import validate_document
 from clinie.augment.vocab import DATA_DIR
+from clinie.fhir.systems import ICD10CM
 
 Augmenter = Callable[[list[Piece], dict[str, Any], random.Random], tuple[list[Piece], int]]
 
@@ -232,7 +233,7 @@ def substitute_entities(pieces: list[Piece], doc: dict[str, Any], rng: random.Ra
             text = new.abbrevs[0] if use_abbrev else _match_case(p.text, new.curated[0])
             attrs = dict(p.attrs)
             if p.handle is not None and "codes" in doc["entities"][p.handle]:
-                attrs["codes"] = [f"http://hl7.org/fhir/sid/icd-10-cm|{new.code}"]
+                attrs["codes"] = [f"{ICD10CM}|{new.code}"]
             pieces[n] = Piece(text, p.handle, p.label, attrs)
             changes += 1
     if substituted:

@@ -27,12 +27,18 @@ from typing import Any
 from fhir.resources.R4B.extension import Extension
 from fhir.resources.R4B.reference import Reference
 
+from clinie.fhir.systems import INGREDIENT
+
 BASE = "https://clinie.dev/fhir"
 NOTE_EVIDENCE_URL = f"{BASE}/StructureDefinition/note-evidence"
 # on Provenance.entity: the version of the source DocumentReference that was processed
 SOURCE_VERSION_URL = f"{BASE}/StructureDefinition/source-document-version"
+# on Provenance, once per code system used by its targets' codings: valueCoding = {system, version} (no code)
+TERMINOLOGY_VERSION_URL = f"{BASE}/StructureDefinition/terminology-version"
 # Condition.category for conditions the note attributes to a drug (ADE mentions)
 CONDITION_CATEGORY_SYSTEM = f"{BASE}/CodeSystem/condition-category"
+# Coding.system for the lowercase generic ingredient clinie.normalize assigns to a Drug mention
+INGREDIENT_SYSTEM = INGREDIENT  # re-exported: the ingredient code system (clinie.fhir.systems)
 ADE_CATEGORY_CODE = "adverse-drug-event"
 # Provenance.agent.who.identifier.system: the model version that produced the resources
 MODEL_VERSION_SYSTEM = f"{BASE}/model-version"

@@ -27,7 +27,8 @@ Rules (``map_extraction``):
 - **MedicationStatement** per Drug span (not for drugs in an allergy context): ``status`` from cue rules over the
   mention's clause (``clinie.fhir.statuses``: not-taken for a negated mention or "avoid", stopped, on-hold,
   completed, intended for "start", else active); ``medicationCodeableConcept.text`` (the mention) and ``coding``:
-  the ingredient (``INGREDIENT_SYSTEM``) and DrugBank id when ``clinie.normalize`` found them,
+  the ingredient (``INGREDIENT_SYSTEM``), UNII, DrugBank (and RxNorm/SNOMED CT when loaded) codes that
+  ``clinie.normalize`` found, each with display and version (``clinie.normalize.codings``),
   ``subject``, ``context`` (encounter), ``dateAsserted`` (note date, else
   ``asserted``), ``derivedFrom`` the DocumentReference. ``dosage[0]``: ``text`` = the Dosage/Route/Frequency/
   Duration mentions related to the Drug, in that fixed order, without repeats (a text equal to or contained in
@@ -58,7 +59,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -88,24 +89,29 @@ from clinie.fhir.extensions import (
     ADE_CATEGORY_CODE,
     CONDITION_CATEGORY_SYSTEM,
     DATA_ABSENT_REASON_URL,
+    INGREDIENT_SYSTEM,
     MODEL_VERSION_SYSTEM,
     SOURCE_VERSION_URL,
+    TERMINOLOGY_VERSION_URL,
     Evidence,
     evidence_extension,
 )
 from clinie.fhir.ids import entity_key, resource_id
 from clinie.fhir.references import reference_id
 from clinie.fhir.statuses import in_allergy_context, medication_status
-from clinie.fhir.systems import CLINICAL_STATUS_SYSTEM, PARTICIPANT_TYPE_SYSTEM, UCUM, VERIFICATION_STATUS_SYSTEM
+from clinie.fhir.systems import (
+    ALLERGY_CLINICAL_SYSTEM,
+    ALLERGY_VERIFICATION_SYSTEM,
+    CLINICAL_STATUS_SYSTEM,
+    PARTICIPANT_TYPE_SYSTEM,
+    SNOMED,
+    UCUM,
+    VERIFICATION_STATUS_SYSTEM,
+)
 from clinie.fhir.systems import CONDITION_CATEGORY_HL7_SYSTEM as CATEGORY_SYSTEM
-from clinie.normalize.icd import ICD10CM_SYSTEM, icd_display
+from clinie.fhir.systems import ICD10CM as ICD10CM_SYSTEM
+from clinie.normalize.codings import describe, terminology_versions
 from clinie.normalize.text import fold
-
-ALLERGY_CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
-ALLERGY_VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
-# Coding.system for the lowercase generic ingredient clinie.normalize assigns to a Drug mention
-INGREDIENT_SYSTEM = "https://clinie.dev/fhir/CodeSystem/ingredient"
-ICD10CM_CODING_VERSION = "2026"  # the April 2026 ICD-10-CM release packaged by simple-icd-10-cm
 
 MAX_MODEL_VERSION = 128  # source_documents.model_version / fhir_resources.model_version
 CONDITION_LABELS = ("Problem", "Reason", "ADE")
@@ -313,7 +319,9 @@ class _Mapper:
     def _medication(self, span: Span, drug: Entity) -> MedicationStatement:
         attrs = sorted(self.attributes.get(span, ()), key=lambda e: (e.start, e.end, e.label))
         reasons = [e for e in attrs if e.label == "Reason" and not e.negated and not self._refuted((e.start, e.end))]
-        reason_spans = list(dict.fromkeys((e.start, e.end) for e in reasons))
+        # a Reason that is not a Condition of the patient (hypothetical "Tylenol for pain if needed", a family
+        # member's) keeps its reasonCode text but has no Condition to reference
+        reason_spans = [s for s in dict.fromkeys((e.start, e.end) for e in reasons) if s in self.condition_ids]
         used = [e for e in attrs if e.label in (*DOSAGE_LABELS, "Reason")]
         return MedicationStatement(
             id=self.med_ids[span],
@@ -361,10 +369,16 @@ class _Mapper:
             )
         ]
 
-    def _provenance(self, targets: Iterable[Resource]) -> Provenance:
+    def _provenance(self, targets: Sequence[Resource]) -> Provenance:
         doc_ref = f"DocumentReference/{self.note.resource_id}"
+        systems = {c.system for r in targets for c in _codings(r) if c.system}
+        versions = [
+            Extension(url=TERMINOLOGY_VERSION_URL, valueCoding=Coding(system=system, version=version))
+            for system, version in terminology_versions(systems).items()
+        ]
         return Provenance(
             id=self._id("Provenance"),
+            extension=versions or None,
             target=[Reference(reference=f"{r.get_resource_type()}/{r.id}") for r in targets],
             recorded=self.asserted,
             agent=[
@@ -389,6 +403,18 @@ class _Mapper:
 # ---------------------------------------------------------------------- small builders
 
 
+def _codings(resource: Resource) -> list[Coding]:
+    """The codings of a resource's clinical concepts (what ``clinie.normalize`` coded)."""
+    concepts: list[CodeableConcept | None] = []
+    if isinstance(resource, Condition):
+        concepts.append(resource.code)
+    elif isinstance(resource, MedicationStatement):
+        concepts.append(resource.medicationCodeableConcept)
+    elif isinstance(resource, AllergyIntolerance):
+        concepts += [resource.code, *(m for r in resource.reaction or () for m in r.manifestation or ())]
+    return [c for cc in concepts if cc is not None for c in cc.coding or ()]
+
+
 def _cc(system: str, code: str, display: str) -> CodeableConcept:
     return CodeableConcept(coding=[Coding(system=system, code=code, display=display)])
 
@@ -403,23 +429,22 @@ def _concept_key(doc: Document, mentions: list[Entity]) -> str:
 
 
 def _condition_code(text: str, mentions: list[Entity]) -> CodeableConcept:
-    codes = list(dict.fromkeys(c for e in mentions for c in e.codes if c.startswith(ICD10CM_SYSTEM + "|")))
-    codings = [
-        Coding(system=ICD10CM_SYSTEM, code=code, display=icd_display(code) or None, version=ICD10CM_CODING_VERSION)
-        for code in (c.split("|", 1)[1] for c in codes[:1])
-    ]
-    return CodeableConcept(coding=codings or None, text=text)
+    codes: list[str] = []
+    for system in (ICD10CM_SYSTEM, SNOMED):  # the first code of each system the mentions were coded in
+        codes += [c for e in mentions for c in e.codes if c.startswith(system + "|")][:1]
+    return CodeableConcept(coding=[_coding(c) for c in codes] or None, text=text)
+
+
+def _coding(token: str) -> Coding:
+    """A Coding with system, code, display and version (``clinie.normalize.codings``)."""
+    info = describe(token)
+    return Coding(system=info.system, code=info.code, display=info.display, version=info.version)
 
 
 def _drug_code(text: str, drug: Entity) -> CodeableConcept:
-    codings = []
-    if drug.ingredient:
-        codings.append(Coding(system=INGREDIENT_SYSTEM, code=drug.ingredient, display=drug.ingredient))
-    for c in drug.codes:
-        system, _, code = c.rpartition("|")
-        if system and code:
-            codings.append(Coding(system=system, code=code, display=drug.ingredient))
-    return CodeableConcept(coding=codings or None, text=text)
+    tokens = [f"{INGREDIENT_SYSTEM}|{drug.ingredient}"] if drug.ingredient else []
+    tokens += [c for c in drug.codes if c.rpartition("|")[0] and c.rpartition("|")[2]]
+    return CodeableConcept(coding=[_coding(t) for t in dict.fromkeys(tokens)] or None, text=text)
 
 
 def _dosage_texts(items: list[tuple[str, str]]) -> list[str]:

@@ -10,10 +10,16 @@ CLINICAL_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinic
 VERIFICATION_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 CONDITION_CATEGORY_HL7_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-category"
 PARTICIPANT_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+ALLERGY_CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 MED_STATUS_SYSTEM = "http://hl7.org/fhir/CodeSystem/medication-statement-status"
 OBSERVATION_VALUE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+ALLERGY_CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 
 __all__ = [
+    "ALLERGY_CLINICAL_SYSTEM",
+    "ALLERGY_VERIFICATION_SYSTEM",
     "CLINICAL_STATUS_SYSTEM",
     "CONDITION_CATEGORY_HL7_SYSTEM",
     "ICD10CM",
@@ -25,3 +31,5 @@ __all__ = [
     "UCUM",
     "VERIFICATION_STATUS_SYSTEM",
 ]
+# clinie's own code system of generic drug ingredients (lower-case names; coding.code = the ingredient)
+INGREDIENT = "https://clinie.dev/fhir/CodeSystem/ingredient"

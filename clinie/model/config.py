@@ -1,4 +1,8 @@
-"""Model hyper-parameters. Saved as ``config.json`` beside the weights of every model version."""
+"""Model hyper-parameters and decision thresholds. Saved as ``config.json`` beside the weights of every version.
+
+The thresholds travel with the weights they were chosen for: a new model version can move them without a code
+change, and every backend (in-process, Triton) applies the same ones, in ``clinie.pipeline.postprocess``.
+"""
 
 from __future__ import annotations
 
@@ -28,4 +32,12 @@ class ModelConfig(BaseModel):
     )
     trainable_encoder_layers: int = Field(
         4, ge=0, description="Top encoder layers fine-tuned; the rest (and embeddings) stay as in the base encoder."
+    )
+    relation_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="A candidate (attribute, Drug) pair becomes a relation at this probability "
+        "or above. Applied in clinie.pipeline.postprocess only; the backends return every scored candidate.",
+    )
+    negation_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="A negatable entity is negated at this negation probability or above. "
+        "Applied in clinie.pipeline.postprocess only.",
     )

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from clinie.document import Document
 from clinie.model.config import ModelConfig
 from clinie.model.decode import B, I, candidate_pairs
-from clinie.model.encode import encode_text
+from clinie.model.encode import preprocess
 from clinie.model.runtime import NoteInputs
 from clinie.schema import LabelSchema
 from clinie.text.tokenize import WordPieceTokenizer
@@ -48,7 +48,8 @@ def piece_span(offsets: NDArray[np.int64], start: int, end: int) -> tuple[int, i
 
 def make_example(doc: Document, tokenizer: WordPieceTokenizer, config: ModelConfig,
                  schema: LabelSchema) -> TrainExample:
-    enc = encode_text(doc.text, tokenizer, config)
+    prepared = preprocess(doc, tokenizer, config)  # the same encode step as inference
+    enc = prepared.encoded
     t = enc.num_tokens
     n_labels = len(schema.entity_labels)
     tags = np.zeros((t, n_labels), dtype=np.int64)
@@ -82,7 +83,7 @@ def make_example(doc: Document, tokenizer: WordPieceTokenizer, config: ModelConf
     lost = len(gold_pairs) - int(targets.sum())
     return TrainExample(
         doc_id=doc.id,
-        inputs=NoteInputs(enc.input_ids, enc.attention_mask, enc.keep_mask),
+        inputs=prepared.inputs,
         ner_tags=tags,
         label_mask=label_mask,
         negation=neg,

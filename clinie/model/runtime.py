@@ -14,8 +14,7 @@ from numpy.typing import NDArray
 
 from clinie.model.decode import candidate_pairs, decode_entities, span_negation
 from clinie.model.network import ClinieNet
-
-RELATION_THRESHOLD = 0.5
+from clinie.text.segment import EncodedNote
 
 
 @dataclass(frozen=True)
@@ -26,14 +25,19 @@ class NoteInputs:
     attention_mask: NDArray[np.int64]
     keep_mask: NDArray[np.int64]
 
+    @classmethod
+    def of(cls, encoded: EncodedNote) -> NoteInputs:
+        return cls(encoded.input_ids, encoded.attention_mask, encoded.keep_mask)
+
 
 @dataclass(frozen=True)
 class NoteOutput:
     """Piece-level predictions for one note.
 
     ``entities``: [E, 3] (piece start, piece end exclusive, label index); ``entity_scores``: [E, 2]
-    (confidence, negation probability); ``relations``: [R, 2] (head entity row, tail entity row);
-    ``relation_scores``: [R].
+    (confidence, negation probability); ``relations``: [R, 2] (head entity row, tail entity row) for *every*
+    candidate pair the network scored; ``relation_scores``: [R], their probabilities. No threshold is applied here:
+    ``clinie.pipeline.postprocess`` applies the model version's thresholds (``ModelConfig``).
     """
 
     entities: NDArray[np.int64]
@@ -73,7 +77,7 @@ def stack_notes(notes: list[NoteInputs]) -> dict[str, torch.Tensor]:
 
 @torch.inference_mode()
 def run_notes(net: ClinieNet, notes: list[NoteInputs], device: str | torch.device = "cpu") -> list[NoteOutput]:
-    """Predict entities (with negation) and relations for a batch of notes."""
+    """Predict entities (with negation probabilities) and score every relation candidate for a batch of notes."""
     outputs: list[NoteOutput | None] = [None] * len(notes)
     live = [k for k, n in enumerate(notes) if int(n.keep_mask.sum()) > 0]
     for k in range(len(notes)):
@@ -112,12 +116,11 @@ def run_notes(net: ClinieNet, notes: list[NoteInputs], device: str | torch.devic
         spans, conf, negp, heads, tails = decoded[b]
         p = probs[offset : offset + heads.shape[0]]
         offset += heads.shape[0]
-        keep = p >= RELATION_THRESHOLD
         outputs[k] = NoteOutput(
             entities=spans,
             entity_scores=(np.stack([conf, negp], axis=1).astype(np.float32) if spans.size
                            else np.zeros((0, 2), np.float32)),
-            relations=np.stack([heads[keep], tails[keep]], axis=1).astype(np.int64),
-            relation_scores=p[keep].astype(np.float32),
+            relations=np.stack([heads, tails], axis=1).astype(np.int64),
+            relation_scores=p.astype(np.float32),
         )
     return [o if o is not None else NoteOutput.empty() for o in outputs]

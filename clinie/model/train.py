@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from tqdm import tqdm
 
 from clinie.backends.torch_backend import TorchBackend
 from clinie.document import Document
-from clinie.errors import ErrorCode, ModelError
+from clinie.errors import ErrorCode, InvalidInputError, ModelError
 from clinie.evaluate import score
 from clinie.io import read_documents
 from clinie.model.checkpoint import WEIGHTS, build_pretrained, save_model
@@ -27,7 +27,7 @@ from clinie.model.config import ModelConfig
 from clinie.model.features import TrainExample, make_example
 from clinie.model.network import ClinieNet
 from clinie.model.runtime import stack_notes
-from clinie.pipeline import Extractor
+from clinie.pipeline import Annotator
 from clinie.schema import DEFAULT_SCHEMA, LabelSchema
 from clinie.text.tokenize import WordPieceTokenizer
 
@@ -70,9 +70,36 @@ class TrainConfig(BaseModel):
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> TrainConfig:
-        data = tomllib.loads(Path(path).read_text())
+        """Read a TOML config; ``overrides`` that are not None replace its keys. Errors are one coded line:
+        E301 (no such file), E302 (unreadable), E307 (not TOML, or a key missing or invalid)."""
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InvalidInputError(ErrorCode.INPUT_NOT_FOUND, f"training config {path}: no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(ErrorCode.INPUT_UNREADABLE, f"training config {path}: cannot read ({exc})") \
+                from None
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidInputError(ErrorCode.BAD_TRAIN_CONFIG, f"training config {path}: not TOML ({exc})") from None
         data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.model_validate(data)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as err:
+            where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                              for e in err.errors(include_url=False, include_input=False)[:3])
+            raise InvalidInputError(ErrorCode.BAD_TRAIN_CONFIG, f"training config {path}: {where}") from None
+
+    def check_paths(self) -> None:
+        """Every corpus and ``init_from`` exists (E301/E101 naming the first that does not), before any work."""
+        for kind, paths in (("train", [c.path for c in self.corpora]), ("dev", list(self.dev))):
+            if not paths:
+                raise InvalidInputError(ErrorCode.NO_INPUT, f"no {kind} corpus (set {kind} in the config or "
+                                        f"pass --{kind})")
+            for p in paths:
+                if not Path(p).is_file():
+                    raise InvalidInputError(ErrorCode.INPUT_NOT_FOUND, f"{kind} corpus {p}: no such file")
+        if self.init_from and not (Path(self.init_from) / WEIGHTS).is_file():
+            raise ModelError(ErrorCode.MODEL_NOT_FOUND, f"init_from {self.init_from}: no {WEIGHTS} there")
 
 
 @dataclass
@@ -137,7 +164,7 @@ def batch_loss(net: ClinieNet, batch: Batch, cfg: TrainConfig) -> tuple[torch.Te
 
 
 def evaluate_net(net: ClinieNet, tokenizer: WordPieceTokenizer, docs: list[Document]) -> dict[str, Any]:
-    extractor = Extractor(TorchBackend(net, tokenizer), tokenizer, net.config, batch_windows=32)
+    extractor = Annotator(TorchBackend(net, tokenizer), tokenizer, net.config, batch_windows=32)
     preds = list(extractor.pipe(d.without_annotations() for d in docs))
     report = score(docs, preds)
     ent = report.micro("strict", "entities").f1
@@ -207,6 +234,7 @@ def train(cfg: TrainConfig, schema: LabelSchema = DEFAULT_SCHEMA,
           net_and_tokenizer: tuple[ClinieNet, WordPieceTokenizer] | None = None, resume: bool = False
           ) -> dict[str, Any]:
     """Train, evaluate on dev after every epoch, keep the best checkpoint in ``output_dir/best``."""
+    cfg.check_paths()
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)

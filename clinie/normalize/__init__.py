@@ -12,12 +12,17 @@ from pathlib import Path
 from clinie.document import Document
 
 
-def default_stages(index_path: str | Path | None = None) -> list[Callable[[Document], Document]]:
+def default_stages(
+    index_path: str | Path | None = None, terminology_path: str | Path | None = None
+) -> list[Callable[[Document], Document]]:
     """Assertions then normalisation; the ICD-10-CM index is loaded from ``index_path`` (``clinie terminology
-    build``) or built from the packaged data."""
+    build``) or built from the packaged data; ``terminology_path``: the RxNorm / SNOMED CT index that
+    ``clinie terminology build --rxnorm/--snomed`` made from the user's licensed files (optional)."""
     from clinie.normalize.context import AssertionTagger
     from clinie.normalize.icd import IcdIndex, default_index
     from clinie.normalize.stage import Normalizer
+    from clinie.normalize.terminology import Terminology
 
     index = IcdIndex.load(index_path) if index_path is not None else default_index()
-    return [AssertionTagger(), Normalizer(index)]
+    terminology = Terminology.load(terminology_path) if terminology_path is not None else None
+    return [AssertionTagger(), Normalizer(index, terminology=terminology)]

@@ -80,6 +80,11 @@ def _tables() -> tuple[dict[str, str], dict[str, str], dict[str, list[str]], dic
     return curated, vocab, dictionary, drugbank
 
 
+def drugbank_display(drugbank_id: str) -> str | None:
+    """The dictionary's canonical (lower-case) name of a DrugBank id."""
+    return next((name for name, i in _tables()[3].items() if i == drugbank_id), None)
+
+
 def dictionary_version() -> str:
     return f"drug-named-entity-recognition {metadata.version('drug-named-entity-recognition')}"
 

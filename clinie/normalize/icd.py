@@ -24,9 +24,9 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from clinie.fhir.systems import ICD10CM as ICD10CM_SYSTEM
 from clinie.normalize.text import fold, keys, singular
 
-ICD10CM_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
 INDEX_FORMAT = "clinie-icd10cm-index-1"
 TIER_SCORES = (1.0, 0.95, 0.9)
 KEY_STEP_PENALTY = 0.02

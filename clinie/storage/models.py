@@ -1,6 +1,7 @@
 """Tables. Resources are stored whole as JSONB, with the search columns the FHIR API filters on.
 
-``fhir_resources``: one row per current resource (Condition, MedicationStatement, Provenance, Patient).
+``fhir_resources``: one row per current resource (Condition, MedicationStatement, AllergyIntolerance,
+Provenance, Patient).
 Ids are deterministic (see ``clinie.fhir.ids``), so reprocessing the same document version with the same model
 version upserts the same rows. When a new version of a DocumentReference arrives, the rows derived from older
 versions are deleted in the same transaction that writes the new ones.
@@ -38,9 +39,10 @@ class FhirResource(Base):
     code_text: Mapped[str | None] = mapped_column(Text)
     # tokens "system|code" and "code" for token search
     codes: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
-    status: Mapped[str | None] = mapped_column(String(32))  # clinicalStatus code / MedicationStatement.status
+    # Condition/AllergyIntolerance clinicalStatus code / MedicationStatement.status
+    status: Mapped[str | None] = mapped_column(String(32))
     verification_status: Mapped[str | None] = mapped_column(String(32))
-    recorded_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # recordedDate / dateAsserted
+    recorded_date: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # recordedDate / recorded
     effective_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # onset / effective[x]
     effective_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Provenance: the references in Provenance.target ("Condition/abc", ...)

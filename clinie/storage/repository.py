@@ -44,9 +44,6 @@ from clinie.fhir.references import reference_id
 from clinie.fhir.search import index_columns
 from clinie.storage.models import FhirResource, SourceDocument
 
-TABLE = FhirResource.__table__
-C = TABLE.c
-
 
 @dataclass(frozen=True)
 class StoreResult:
@@ -61,13 +58,7 @@ class StoreResult:
     stale: bool = False  # True: an older version than the stored one; nothing was written
 
 
-# ---------------------------------------------------------------------------------------------- search columns
-
-
-def search_columns(resource: Resource | Mapping[str, Any]) -> dict[str, Any]:
-    """The ``fhir_resources`` search columns of a resource (model or JSON dict), filled by the search-parameter
-    registry (``clinie.fhir.search``); absent values are None."""
-    return index_columns(_as_json(resource))
+# ---------------------------------------------------------------------------------------------- rows
 
 
 def resource_row(
@@ -127,8 +118,9 @@ def store_extraction(session: Session, note: SourceNote, mapped: MappedResources
         CursorResult[Any],
         session.execute(
             delete(FhirResource).where(
-                C.source_document_id == doc_id,
-                not_(tuple_(C.resource_type, C.id).in_(keys)) if keys else C.source_document_id.is_not(None),
+                FhirResource.source_document_id == doc_id,
+                (not_(tuple_(FhirResource.resource_type, FhirResource.id).in_(keys)) if keys
+                 else FhirResource.source_document_id.is_not(None)),
             )
         ),
     )
@@ -137,8 +129,8 @@ def store_extraction(session: Session, note: SourceNote, mapped: MappedResources
     existing: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
     if keys:
         found = session.execute(
-            select(C.resource_type, C.id, C.version_id, C.resource)
-            .where(tuple_(C.resource_type, C.id).in_(keys))
+            select(FhirResource.resource_type, FhirResource.id, FhirResource.version_id, FhirResource.resource)
+            .where(tuple_(FhirResource.resource_type, FhirResource.id).in_(keys))
             .with_for_update()
         )
         existing = {(r.resource_type, r.id): (r.version_id, r.resource) for r in found}
@@ -158,12 +150,14 @@ def store_extraction(session: Session, note: SourceNote, mapped: MappedResources
         )
     if writes:
         stmt = insert(FhirResource)
-        update_cols = {c.name: stmt.excluded[c.name] for c in TABLE.columns if c.name not in ("resource_type", "id")}
-        session.execute(stmt.on_conflict_do_update(index_elements=[C.resource_type, C.id], set_=update_cols), writes)
+        update_cols = {c.name: stmt.excluded[c.name] for c in FhirResource.__table__.columns
+                       if c.name not in ("resource_type", "id")}
+        primary_key = [FhirResource.resource_type, FhirResource.id]
+        session.execute(stmt.on_conflict_do_update(index_elements=primary_key, set_=update_cols), writes)
 
     if (stub := patient_stub(note.patient_ref)) is not None:
         stmt = insert(FhirResource).values(**resource_row(stub, version_id=1, last_updated=now))
-        created = session.execute(stmt.on_conflict_do_nothing().returning(C.id)).first()
+        created = session.execute(stmt.on_conflict_do_nothing().returning(FhirResource.id)).first()
         inserted, unchanged = (inserted + 1, unchanged) if created is not None else (inserted, unchanged + 1)
 
     _upsert_source_document(session, note, patient_id, model_version, n_cond, n_med, now)
@@ -231,9 +225,9 @@ def _with_meta(data: Mapping[str, Any], version: int, now: datetime) -> dict[str
 def iter_resources(session: Session, resource_type: str, *, batch_size: int = 500) -> Iterator[dict[str, Any]]:
     """Every stored resource of one type as FHIR JSON (with meta), ordered by id, streamed in batches."""
     stmt = (
-        select(C.resource)
-        .where(C.resource_type == resource_type)
-        .order_by(C.id)
+        select(FhirResource.resource)
+        .where(FhirResource.resource_type == resource_type)
+        .order_by(FhirResource.id)
         .execution_options(yield_per=batch_size)
     )
     for (resource,) in session.execute(stmt):

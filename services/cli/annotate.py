@@ -109,7 +109,7 @@ def run_annotate(
     from clinie.backends.torch_backend import TorchBackend
     from clinie.model.repository import default_repository, version_dir
     from clinie.normalize import default_stages
-    from clinie.pipeline import Extractor
+    from clinie.pipeline import Annotator
 
     model_dir = model or version_dir(default_repository())
     if not model_dir.is_dir():
@@ -117,7 +117,7 @@ def run_annotate(
     started = time.perf_counter()
     backend = TorchBackend.from_dir(model_dir, model_version=f"{model_dir.parent.name}/{model_dir.name}")
     # the same stages as the extractor service: assertions beyond negation, ICD-10-CM codes, ingredients
-    extractor = Extractor(backend, backend.tokenizer, backend.net.config, batch_windows=batch_windows,
+    extractor = Annotator(backend, backend.tokenizer, backend.net.config, batch_windows=batch_windows,
                           stages=default_stages())
 
     bar = _progress(len(notes), quiet)

@@ -1,4 +1,4 @@
-"""``clinie`` command line: annotate, publish, demo, stack, serve, db, train, evaluate, export.
+"""``clinie`` command line: annotate, publish, demo, stack, serve, db, convert, train, evaluate, export.
 
 Errors with a stable code (``clinie.errors``) end a command with one line on stderr, ``clinie: error [E301] ...``,
 and exit status 1, never a traceback.
@@ -7,20 +7,21 @@ and exit status 1, never a traceback.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import shlex
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
 from clinie.errors import ClinieError, ErrorCode
 from services.cli.annotate import OutputFormat, run_annotate
+from services.cli.convert import convert_app
+from services.cli.errors import friendly_errors
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(help="clinie: clinical notes to structured FHIR.", no_args_is_help=True, add_completion=False,
@@ -39,38 +40,7 @@ experiment_app = typer.Typer(help="Training-data experiments (same model and bud
 app.add_typer(experiment_app, name="experiment")
 app.add_typer(db_app, name="db")
 app.add_typer(terminology_app, name="terminology")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def fail(code: ErrorCode, message: str) -> typer.Exit:
-    """Print the one-line error and return the exit to raise."""
-    typer.echo(f"clinie: error [{code.value}] {message}", err=True)
-    return typer.Exit(1)
-
-
-def friendly_errors(func: F) -> F:
-    """Turn coded errors and settings validation errors into one line on stderr and exit status 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from pydantic import ValidationError
-
-        from services.stack.process import StackError
-
-        try:
-            return func(*args, **kwargs)
-        except ClinieError as err:
-            raise fail(err.code, err.message) from None
-        except StackError as err:  # what failed, and the tail of its log
-            raise fail(ErrorCode.STACK_FAILED, str(err)) from None
-        except ValidationError as err:  # settings from CLINIE_* variables
-            where = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or e.get('ctx', {}).get('field', '')}: {e['msg']}"
-                              for e in err.errors(include_url=False, include_input=False)[:3])
-            raise fail(ErrorCode.BAD_SETTINGS, f"invalid {err.title}: {where}") from None
-
-    return wrapper  # type: ignore[return-value]
-
+app.add_typer(convert_app, name="convert")
 
 def _version(value: bool) -> None:
     if value:
@@ -100,9 +70,15 @@ def _default_model_dir() -> Path:
 
 
 @app.command()
+@friendly_errors
 def train(
     config: Annotated[Path, typer.Option(help="TOML training config (see configs/default.toml).")] = Path(
         "configs/default.toml"),
+    train_paths: Annotated[list[Path] | None, typer.Option(
+        "--train", help="Training corpus (interchange JSONL); repeat for several. Replaces the config's train.")
+    ] = None,
+    dev_paths: Annotated[list[Path] | None, typer.Option(
+        "--dev", help="Dev corpus (interchange JSONL); repeat for several. Replaces the config's dev.")] = None,
     output_dir: Annotated[str | None, typer.Option(help="Override output_dir.")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
     epochs: Annotated[int | None, typer.Option()] = None,
@@ -117,7 +93,10 @@ def train(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = TrainConfig.from_file(config, output_dir=output_dir, seed=seed, epochs=epochs,
-                                max_train_docs=max_train_docs, init_from=init_from)
+                                max_train_docs=max_train_docs, init_from=init_from,
+                                train=[str(p) for p in train_paths] if train_paths else None,
+                                dev=[str(p) for p in dev_paths] if dev_paths else None)
+    cfg.check_paths()
     result = run_train(cfg, resume=resume)
     typer.echo(json.dumps(result))
 
@@ -184,10 +163,10 @@ def evaluate(
     elif pred is None:
         from clinie.backends.torch_backend import TorchBackend
         from clinie.normalize import default_stages
-        from clinie.pipeline import Extractor
+        from clinie.pipeline import Annotator
 
         backend = TorchBackend.from_dir(model or _default_model_dir())
-        extractor = Extractor(backend, backend.tokenizer, backend.net.config, batch_windows=32,
+        extractor = Annotator(backend, backend.tokenizer, backend.net.config, batch_windows=32,
                               stages=default_stages())
         pred_docs = list(extractor.pipe(d.without_annotations() for d in gold_docs))
     else:
@@ -201,16 +180,36 @@ def evaluate(
 @terminology_app.command("build")
 def terminology_build(
     out: Annotated[Path, typer.Option(help="Index file to write (gzip JSON).")] = Path("terminology/icd10cm.json.gz"),
+    rxnorm: Annotated[Path | None, typer.Option(help="Your licensed RxNorm RXNCONSO.RRF (or its release folder).",
+                                                exists=True)] = None,
+    snomed: Annotated[Path | None, typer.Option(help="Your licensed SNOMED CT RF2 Snapshot folder.",
+                                                exists=True)] = None,
+    terminology_out: Annotated[Path, typer.Option(help="RxNorm / SNOMED CT index to write (with --rxnorm/--snomed).")]
+    = Path("terminology/licensed.json.gz"),
 ) -> None:
-    """Build the ICD-10-CM term index offline from the packaged data; prints the terminology versions."""
+    """Build the ICD-10-CM term index offline from the packaged data, and with --rxnorm/--snomed the index of your
+    licensed RxNorm / SNOMED CT release files; prints the terminology versions."""
     from clinie.normalize.drugs import dictionary_version
     from clinie.normalize.icd import IcdIndex
+    from clinie.normalize.terminology import Terminology, TerminologyFileError
+    from clinie.normalize.unii import version as unii_version
 
     out.parent.mkdir(parents=True, exist_ok=True)
     index = IcdIndex.build()
     index.save(out)
-    typer.echo(json.dumps({"index": str(out), "icd-10-cm": index.version, "drugs": dictionary_version(),
-                           "terms": sum(len(t) for t in index.tiers)}))
+    report: dict[str, object] = {"index": str(out), "icd-10-cm": index.version, "drugs": dictionary_version(),
+                                 "unii": unii_version(), "terms": sum(len(t) for t in index.tiers)}
+    if rxnorm is not None or snomed is not None:
+        try:
+            licensed = Terminology.from_release_files(rxnorm, snomed)
+        except TerminologyFileError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        terminology_out.parent.mkdir(parents=True, exist_ok=True)
+        licensed.save(terminology_out)
+        report["terminology_index"] = str(terminology_out)
+        report["licensed"] = {i.system: {"version": i.version, "codes": len(i.displays), "terms": len(i.terms)}
+                              for i in (licensed.rxnorm, licensed.snomed) if i is not None}
+    typer.echo(json.dumps(report))
 
 
 @app.command()
@@ -257,8 +256,8 @@ def export_cmd(
     fp32: Annotated[bool, typer.Option(help="Keep fp32 weights (default: fp16).")] = False,
 ) -> None:
     """Write MODEL_DIR as the next numbered version of a Triton model repository."""
-    from clinie.export import export_model
     from clinie.model.repository import default_repository
+    from clinie.serving.model_export import export_model
 
     out = export_model(model_dir, repository or default_repository(), name, fp16=not fp32)
     typer.echo(str(out))

@@ -75,7 +75,7 @@ async def consume_until_done(settings: ExtractorSettings, expected: int, timeout
             await asyncio.sleep(0.5)
         progress(f"  processed {expected}/{expected} notes ({time.perf_counter() - started:.0f}s)")
     finally:
-        service.stopping.set()
+        await service.shutdown()
         await broker.stop()
     return service.processed, service.dead_lettered
 
@@ -106,7 +106,8 @@ async def read_dead_letters(settings: ExtractorSettings, expected: int, timeout_
     return out
 
 
-def export(database_url: str, out_dir: Path) -> dict[str, int]:
+def dump_ndjson(database_url: str, out_dir: Path) -> dict[str, int]:
+    """Write every stored resource of ``EXPORT_TYPES`` to ``out_dir/<type>.ndjson`` (the demo's ``--export``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(database_url)
     counts = {}
@@ -177,7 +178,7 @@ def run_demo(input_path: Path | None = None, export_dir: Path | None = None, dat
         served = httpx.get(f"{api_url}/Condition", params={"_summary": "count"}, timeout=30).json().get("total")
         progress(f"FHIR API at {api_url}: GET /Condition?_summary=count -> {served} (auth off: local demo only)")
         if export_dir is not None:
-            exported = export(settings.database_dsn, export_dir)
+            exported = dump_ndjson(settings.database_dsn, export_dir)
             progress(f"exported {exported} to {export_dir}")
         progress("stopping the stack")
     return {"notes": processed + dead, "conditions": conditions, "medication_statements": meds,

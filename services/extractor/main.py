@@ -6,12 +6,12 @@ import logging
 
 from clinie.backends.base import InferenceBackend
 from clinie.backends.torch_backend import TorchBackend
-from clinie.backends.triton_backend import TritonBackend
+from clinie.backends.triton_backend import TritonBackend, TritonTls
 from clinie.errors import ErrorCode, ModelError
 from clinie.model.checkpoint import load_model_spec
 from clinie.model.repository import version_dir
 from clinie.normalize import default_stages
-from clinie.pipeline import Extractor
+from clinie.pipeline import Annotator
 from clinie.storage.db import make_engine, session_factory
 from services.extractor.app import ExtractorService
 from services.extractor.metrics import ExtractorMetrics
@@ -21,18 +21,20 @@ from services.settings import ExtractorSettings
 log = logging.getLogger(__name__)
 
 
-def build_backend(settings: ExtractorSettings) -> tuple[InferenceBackend, Extractor, str]:
-    """The backend, an Extractor over it, and the model version string recorded in Provenance."""
+def build_backend(settings: ExtractorSettings) -> tuple[InferenceBackend, Annotator, str]:
+    """The backend, an Annotator over it, and the model version string recorded in Provenance."""
     if settings.backend == "torch":
         vdir = version_dir(settings.model_repository, settings.model_name, settings.model_version or None)
         torch_backend = TorchBackend.from_dir(vdir, model_version=f"{settings.model_name}/{vdir.name}")
-        return torch_backend, Extractor(torch_backend, torch_backend.tokenizer, torch_backend.net.config,
-                                        stages=default_stages()), \
+        return torch_backend, Annotator(torch_backend, torch_backend.tokenizer, torch_backend.net.config,
+                                        stages=default_stages(terminology_path=settings.terminology_index)), \
             torch_backend.model_version
     _, schema, _ = load_model_spec(version_dir(settings.model_repository, settings.model_name,
                                                settings.model_version or None))
+    tls = TritonTls(settings.triton_ssl_ca_file, settings.triton_ssl_cert_file,
+                    settings.triton_ssl_key_file) if settings.triton_ssl else None
     triton = TritonBackend(settings.triton_url, settings.model_name, schema, settings.model_version,
-                           timeout_s=settings.triton_timeout_s)
+                           timeout_s=settings.triton_timeout_s, protocol=settings.triton_protocol, tls=tls)
     served = triton.resolve_version()
     # pre/post-processing must match the served version exactly: read its config, labels and tokenizer
     config, served_schema, tokenizer = load_model_spec(version_dir(settings.model_repository, settings.model_name,
@@ -42,7 +44,8 @@ def build_backend(settings: ExtractorSettings) -> tuple[InferenceBackend, Extrac
     triton.schema = served_schema
     model_version = f"{settings.model_name}/{served}"
     triton.model_version = model_version
-    return triton, Extractor(triton, tokenizer, config, stages=default_stages()), model_version
+    stages = default_stages(terminology_path=settings.terminology_index)
+    return triton, Annotator(triton, tokenizer, config, stages=stages), model_version
 
 
 def build_service(settings: ExtractorSettings, metrics: ExtractorMetrics | None = None) -> ExtractorService:
@@ -71,8 +74,8 @@ def run(settings: ExtractorSettings) -> None:
     service = build_service(settings, metrics)
     broker = service.create_broker()
 
-    async def stop_retries() -> None:
-        service.stopping.set()
+    async def stop_consuming() -> None:  # runs before the broker stops
+        await service.shutdown()
 
     app = AsgiFastStream(
         broker,
@@ -81,6 +84,6 @@ def run(settings: ExtractorSettings) -> None:
             ("/readyz", make_ping_asgi(broker, timeout=5.0)),
             ("/metrics", make_asgi_app(metrics.registry)),
         ],
-        on_shutdown=[stop_retries],
+        on_shutdown=[stop_consuming],
     )
     uvicorn.run(app, host=settings.metrics_host, port=settings.metrics_port, log_level="warning", log_config=None)

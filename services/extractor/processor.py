@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from clinie.errors import ErrorCode, TransientError
 from clinie.fhir.docref import parse_document_reference
 from clinie.fhir.mapping import map_extraction
-from clinie.pipeline import Extractor
+from clinie.pipeline import Annotator
 from clinie.storage.repository import StoreResult, store_extraction
 from services.extractor.metrics import ExtractorMetrics
 
@@ -36,7 +36,7 @@ class Processed:
 
 
 class NoteProcessor:
-    def __init__(self, extractor: Extractor, session_factory: Callable[[], Session], model_version: str,
+    def __init__(self, extractor: Annotator, session_factory: Callable[[], Session], model_version: str,
                  max_note_chars: int, metrics: ExtractorMetrics | None = None) -> None:
         self.extractor = extractor
         self.session_factory = session_factory

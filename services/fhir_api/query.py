@@ -91,6 +91,23 @@ def _code_token(name: str, raw: str) -> ColumnElement[bool]:
     return codes.contains([f"{tok.system}|{tok.code}"])
 
 
+def _below_token(p: SearchParameter, raw: str) -> ColumnElement[bool]:
+    """``code:below=system|code``: the code or any descendant in a code system the registry gives a hierarchy."""
+    tok = parse_token(p.name, raw)
+    hierarchy = p.hierarchy(tok.system)
+    if hierarchy is None or tok.code is None:
+        systems = ", ".join(s for s, _ in p.hierarchies)
+        raise bad_request(f"':below' on parameter '{p.name}' takes system|code with a system of: {systems}")
+    assert tok.system is not None
+    exact = f"{tok.system}|{tok.code}"
+    prefix = f"{tok.system}|{hierarchy.descendant_prefix(tok.code)}"
+    unnested = func.unnest(column("codes")).table_valued("value").render_derived(name="code_token")
+    descendant = exists(
+        select(literal(1)).select_from(unnested).where(func.left(unnested.c.value, len(prefix)) == prefix)
+    )
+    return or_(column("codes").contains([exact]), descendant)
+
+
 def _status_token(p: SearchParameter, raw: str) -> ColumnElement[bool]:
     col = column(p.columns[0])
     tok = parse_token(p.name, raw)
@@ -140,7 +157,9 @@ def condition(p: SearchParameter, modifier: str | None, values: list[str]) -> Co
     if p.index == "code" and mod == "text":
         text = column("code_text")
         return _any([text.contains(unescape(v).lower(), autoescape=True) for v in values])
-    if p.index == "code":
+    if p.index == "code" and mod == "below":
+        cond = _any([_below_token(p, v) for v in values])
+    elif p.index == "code":
         cond = _any([_code_token(p.name, v) for v in values])
     else:  # status
         cond = _any([_status_token(p, v) for v in values])

@@ -50,18 +50,21 @@ class IncludeSpec:
 INCLUDES: dict[str, list[str]] = {
     "Condition": ["Condition:patient", "Condition:subject"],
     "MedicationStatement": ["MedicationStatement:patient", "MedicationStatement:subject"],
+    "AllergyIntolerance": ["AllergyIntolerance:patient"],
     "Provenance": ["Provenance:target"],
     "Patient": [],
 }
 REVINCLUDES: dict[str, list[str]] = {
     "Condition": ["Provenance:target"],
     "MedicationStatement": ["Provenance:target"],
+    "AllergyIntolerance": ["Provenance:target"],
     "Provenance": [],
     "Patient": [
         "Condition:patient",
         "Condition:subject",
         "MedicationStatement:patient",
         "MedicationStatement:subject",
+        "AllergyIntolerance:patient",
     ],
 }
 
@@ -273,6 +276,7 @@ def parse_search(
 MANDATORY_ELEMENTS: dict[str, tuple[str, ...]] = {
     "Condition": ("subject",),
     "MedicationStatement": ("status", "medication", "subject"),
+    "AllergyIntolerance": ("patient",),
     "Provenance": ("target", "recorded", "agent"),
     "Patient": (),
 }

@@ -15,11 +15,10 @@ import signal
 import time
 import warnings
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from clinie.storage.db import normalize_url
-from services.stack.process import StackError, pid_alive, read_log_tail, wait_until
+from services.stack.process import StackError, StartStop, pid_alive, read_log_tail, wait_until
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +102,7 @@ def stop_embedded(datadir: Path, timeout: float = 30.0) -> None:
     logger.info("embedded PostgreSQL on %s stopped", datadir)
 
 
-class PostgresServer:
+class PostgresServer(StartStop):
     """PostgreSQL for clinie: external (``url`` given; start/stop do nothing) or embedded in ``workdir``.
 
     ``.url`` is a ``postgresql+psycopg://`` SQLAlchemy URL; for the embedded server it points at
@@ -186,15 +185,6 @@ class PostgresServer:
             return
         stop_embedded(self.datadir, timeout)
         self._server_uri = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         kind = "external" if self.external else f"embedded at {self.datadir}"

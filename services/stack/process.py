@@ -21,6 +21,8 @@ from typing import IO, Self
 logger = logging.getLogger(__name__)
 
 LOG_TAIL_LINES = 40
+#: seconds ``terminate_process_group`` waits for the SIGKILLed group to be gone
+GROUP_EXIT_TIMEOUT = 30.0
 
 
 class StackError(RuntimeError):
@@ -54,7 +56,26 @@ def read_log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-lines:])
 
 
-class ManagedProcess:
+class StartStop:
+    """``with component:`` starts it and stops it on the way out, an exception included."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class ManagedProcess(StartStop):
     """One server subprocess: launch, wait until ready, stop (SIGTERM, then SIGKILL).
 
     Subclasses provide :meth:`command` and usually :meth:`environment` and :meth:`probe_ready`.
@@ -211,15 +232,6 @@ class ManagedProcess:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}(pid={self.pid}, running={self.is_running})"
 
@@ -312,3 +324,28 @@ def terminate_process_group(
             wait(10.0)
         else:
             wait_until(lambda: not pid_alive(pid), 10.0, interval=0.05, what=f"pid {pid} to die")
+    if kill_group or not exited:
+        # SIGKILL is delivered asynchronously: return only once no member of the group is left (a loaded machine
+        # may take a while to schedule the dying processes), so the caller can reuse their ports and files
+        try:
+            wait_until(lambda: not process_group_members(pid), GROUP_EXIT_TIMEOUT, interval=0.05,
+                       what=f"process group {pid} to exit")
+        except TimeoutError:
+            logger.warning("process group %d still has members %s %.0fs after SIGKILL", pid,
+                           process_group_members(pid), GROUP_EXIT_TIMEOUT)
+
+
+def process_group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid``, from /proc ([] where there is no /proc)."""
+    members = []
+    for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited while we looked
+        # after the command name: state, ppid, pgrp
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members

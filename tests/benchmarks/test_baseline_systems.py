@@ -25,14 +25,14 @@ TEXT = "Started metformin 500 mg and aspirin.\nHeparin-induced rash after 5-fluo
 
 def test_tokens_carry_exact_offsets() -> None:
     toks = tokenize(TEXT)
-    assert all(TEXT[t.start : t.end] == t.text for t in toks)
+    assert toks and all(TEXT[t.start : t.end] == t.text for t in toks)
     words = [t.text for t in toks]
     assert words[:7] == ["Started", "metformin", "500", "mg", "and", "aspirin", "."]
     assert "Heparin-induced" in words and "5-fluorouracil" in words
     comp = next(t for t in toks if t.text == "Heparin-induced")
     parts = split_compound(comp, TEXT)
     assert [p.text for p in parts] == ["Heparin", "-", "induced"]
-    assert all(TEXT[p.start : p.end] == p.text for p in parts)
+    assert parts and all(TEXT[p.start : p.end] == p.text for p in parts)
 
 
 def _fake_find_drugs(words: list[str]) -> list[tuple[dict[str, Any], int, int]]:

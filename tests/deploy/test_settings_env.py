@@ -30,7 +30,11 @@ SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
 
 # Settings fields the chart deliberately never sets, and why
 NOT_PASSED: dict[str, dict[str, str]] = {
-    "extractor": {},
+    "extractor": {
+        **dict.fromkeys(("triton_ssl", "triton_ssl_ca_file", "triton_ssl_cert_file", "triton_ssl_key_file"),
+                        "the chart's Triton is in-cluster behind a NetworkPolicy, in clear; TLS is for a Triton "
+                        "outside the release (set it with the pod's environment and a mounted Secret)"),
+    },
     "api": {"jwt_public_key": "keys are mounted from a Secret as files: CLINIE_JWT_PUBLIC_KEY_FILE / _JWKS_FILE"},
     "migrations": {},
 }

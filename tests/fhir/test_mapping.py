@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from clinie.fhir.extensions import (
 from clinie.fhir.mapping import MappedResources, map_extraction, patient_stub
 from tests.fhir.factories import NOTE, annotate_note, docref_dict, entity
 
-MODEL = "clinie_ie/3"
+MODEL = "clinie_ie/4"
 ASSERTED = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
@@ -92,6 +93,7 @@ def test_counts(mapped: MappedResources) -> None:
 
 
 def test_everything_validates(mapped: MappedResources) -> None:
+    assert mapped.resources()
     for r in mapped.resources():
         type(r).model_validate(r.model_dump())
         again = type(r).model_validate(json.loads(r.model_dump_json()))
@@ -213,6 +215,20 @@ def test_negated_reason_is_not_a_medication_reason() -> None:
     assert code_of(c["verificationStatus"]) == "refuted"
 
 
+def test_hypothetical_reason_is_a_reason_code_without_a_condition() -> None:
+    """Regression: a hypothetical Reason ("use Tylenol for pain and fever") is no Condition, and its reasonReference
+    lookup raised KeyError, so 5 of the 207 ACI-Bench notes were dead-lettered with E009."""
+    text = "Avoid ibuprofen and use Tylenol for pain and fever."
+    note = make_note(text)
+    pain = entity(text, "pain", "Reason", "T2")
+    ents = [entity(text, "Tylenol", "Drug", "T1"), dataclasses.replace(pain, hypothetical=True)]
+    m = map_extraction(note, note.document.with_annotations(ents, [Relation("Reason-Drug", "T2", "T1")]), MODEL)
+    (med,) = map(as_json, m.medication_statements)
+    assert med["reasonCode"] == [{"text": "pain"}]
+    assert "reasonReference" not in med
+    assert m.conditions == []
+
+
 # ---------------------------------------------------------------------------------------------- MedicationStatement
 
 
@@ -328,6 +344,7 @@ def test_attribute_shared_by_two_drugs() -> None:
     ]
     rels = [Relation("Frequency-Drug", "T3", "T1"), Relation("Frequency-Drug", "T3", "T2")]
     m = map_extraction(note, note.document.with_annotations(ents, rels), MODEL)
+    assert len(m.medication_statements) == 2
     for med in map(as_json, m.medication_statements):
         assert med["dosage"][0]["timing"]["repeat"] == {"frequency": 1, "period": 1, "periodUnit": "d"}
 
@@ -378,7 +395,7 @@ def test_new_document_or_model_version_gives_new_ids(note: SourceNote) -> None:
     ids = {r.id for r in map_extraction(note, annotate_note(note.document), MODEL).resources()}
     v5 = make_note(version="5")
     ids_v5 = {r.id for r in map_extraction(v5, annotate_note(v5.document), MODEL).resources()}
-    ids_m = {r.id for r in map_extraction(note, annotate_note(note.document), "clinie_ie/4").resources()}
+    ids_m = {r.id for r in map_extraction(note, annotate_note(note.document), "clinie_ie/5").resources()}
     assert ids.isdisjoint(ids_v5) and ids.isdisjoint(ids_m)
 
 
@@ -390,12 +407,13 @@ def test_asserted_defaults(note: SourceNote) -> None:
     undated = make_note(date=None)
     m = map_extraction(undated, annotate_note(undated.document), MODEL, asserted=ASSERTED)
     assert m.medication_statements[0].dateAsserted == ASSERTED
-    assert all("recordedDate" not in as_json(c) for c in m.conditions)
+    assert m.conditions and all("recordedDate" not in as_json(c) for c in m.conditions)
 
 
 def test_note_without_patient_uses_data_absent_reason() -> None:
     note = make_note(patient=None, encounter=None)
     m = map_extraction(note, annotate_note(note.document), MODEL)
+    assert m.conditions and m.medication_statements
     for r in [*m.conditions, *m.medication_statements]:
         j = as_json(r)
         assert j["subject"] == {"extension": [{"url": DATA_ABSENT_REASON_URL, "valueCode": "unknown"}]}

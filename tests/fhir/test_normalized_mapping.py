@@ -13,13 +13,15 @@ from fhir.resources.R4B.medicationstatement import MedicationStatement
 
 from clinie.document import Document, Entity, Relation
 from clinie.fhir.docref import SourceNote, parse_document_reference
-from clinie.fhir.mapping import INGREDIENT_SYSTEM, MappedResources, map_extraction
+from clinie.fhir.extensions import INGREDIENT_SYSTEM
+from clinie.fhir.mapping import MappedResources, map_extraction
+from clinie.normalize import unii
 from clinie.normalize.context import AssertionTagger
 from clinie.normalize.icd import ICD10CM_SYSTEM
 from clinie.normalize.stage import Normalizer
 from tests.fhir.factories import docref_dict, entity
 
-MODEL = "clinie_ie/3"
+MODEL = "clinie_ie/4"
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +113,8 @@ def test_medication_status_from_clause(normalizer: Normalizer, text: str, drug: 
 def test_medication_coded_by_ingredient(normalizer: Normalizer) -> None:
     (med,) = run(normalizer, "Continue Glucophage.", [("Glucophage", "Drug", 0)]).medication_statements
     codings = j(med)["medicationCodeableConcept"]["coding"]
-    assert {"system": INGREDIENT_SYSTEM, "code": "metformin", "display": "metformin"} in codings
+    assert {"system": INGREDIENT_SYSTEM, "code": "metformin", "display": "metformin",
+            "version": codings[0]["version"]} in codings
 
 
 def test_dosage_text_only_from_its_drug_fixed_order_no_repeats(normalizer: Normalizer) -> None:
@@ -149,7 +152,12 @@ def test_allergic_to_in_text(normalizer: Normalizer) -> None:
 
 def test_coded_resources_are_indexed_for_token_search(normalizer: Normalizer) -> None:
     """The storage search columns carry system|code tokens, so ``code=system|code`` finds coded resources."""
-    from clinie.storage.repository import search_columns
+    from datetime import UTC, datetime
+
+    from clinie.storage.repository import resource_row
+
+    def search_columns(resource: Any) -> dict[str, Any]:
+        return resource_row(resource, version_id=1, last_updated=datetime.now(UTC))
 
     m = run(normalizer, "Type 2 diabetes. Continue metformin.\nALLERGIES\nSulfa.",
             [("Type 2 diabetes", "Problem", 0), ("metformin", "Drug", 0), ("Sulfa", "Drug", 0)])
@@ -157,5 +165,23 @@ def test_coded_resources_are_indexed_for_token_search(normalizer: Normalizer) ->
     assert f"{ICD10CM_SYSTEM}|E11.9" in search_columns(cond)["codes"]
     (med,) = m.medication_statements
     assert f"{INGREDIENT_SYSTEM}|metformin" in search_columns(med)["codes"]
-    (allergy,) = m.allergies  # AllergyIntolerance is not in the search registry yet: its coding is checked here
+    (allergy,) = m.allergies
     assert {(c["system"], c["code"]) for c in j(allergy)["code"]["coding"]} == {(INGREDIENT_SYSTEM, "sulfonamides")}
+
+
+def test_every_clinical_coding_has_system_code_display_version(normalizer: Normalizer) -> None:
+    text = "Assessment: type 2 diabetes.\nPlan: continue Glucophage 500 mg daily.\nAllergies: amoxicillin (hives)."
+    m = run(normalizer, text, [("type 2 diabetes", "Problem", 0), ("Glucophage", "Drug", 0),
+                               ("amoxicillin", "Drug", 0), ("hives", "ADE", 0)], [("ADE-Drug", 3, 2)])
+    concepts = [j(c)["code"] for c in m.conditions]
+    concepts += [j(s)["medicationCodeableConcept"] for s in m.medication_statements]
+    for a in m.allergies:
+        concepts += [j(a)["code"], *(mf for r in j(a)["reaction"] for mf in r["manifestation"])]
+    codings = [c for concept in concepts for c in concept["coding"]]
+    assert {c["system"] for c in codings} >= {ICD10CM_SYSTEM, INGREDIENT_SYSTEM, "http://www.drugbank.ca"}
+    for c in codings:
+        assert c["system"] and c["code"] and c["display"] and c["version"], c
+    med = j(m.medication_statements[0])["medicationCodeableConcept"]["coding"]
+    if unii.available():
+        assert {"system": unii.UNII_SYSTEM, "code": "9100L32L2N", "display": "METFORMIN",
+                "version": unii.version()} in med

@@ -6,8 +6,8 @@ import pytest
 
 from clinie.backends.torch_backend import TorchBackend
 from clinie.document import Document
-from clinie.model.repository import default_repository, version_dir
-from clinie.pipeline import Extractor
+from clinie.model.repository import default_repository, version_dir, versions
+from clinie.pipeline import Annotator
 
 DRUGS = ["metformin", "lisinopril", "atorvastatin", "amoxicillin", "warfarin", "omeprazole", "sertraline",
          "levothyroxine", "amlodipine", "gabapentin", "prednisone", "furosemide"]
@@ -29,12 +29,12 @@ def long_note(n_sentences: int) -> tuple[str, list[tuple[int, int]]]:
 
 
 @pytest.fixture(scope="module")
-def extractor() -> Extractor:
+def extractor() -> Annotator:
     backend = TorchBackend.from_dir(version_dir(default_repository()))
-    return Extractor(backend, backend.tokenizer, backend.net.config)
+    return Annotator(backend, backend.tokenizer, backend.net.config)
 
 
-def test_five_times_longer_note_has_entities_in_every_window(extractor: Extractor) -> None:
+def test_five_times_longer_note_has_entities_in_every_window(extractor: Annotator) -> None:
     text, drug_spans = long_note(60)
     doc = extractor.annotate([Document(id="long", text=text)])[0]
     window = extractor.config.max_segment_tokens
@@ -52,10 +52,22 @@ def test_five_times_longer_note_has_entities_in_every_window(extractor: Extracto
         assert text[e.start : e.end] == text[e.start : e.end].strip()
 
 
-def test_relations_link_attributes_to_drugs(extractor: Extractor) -> None:
+def test_relations_link_attributes_to_drugs(extractor: Annotator) -> None:
     text, _ = long_note(3)
     doc = extractor.annotate([Document(id="short", text=text)])[0]
     labels = {r.label for r in doc.relations}
     assert {"Dosage-Drug", "Route-Drug", "Frequency-Drug"} & labels
     for r in doc.relations:
         assert doc.entity(r.tail).label == "Drug"
+
+
+def test_every_shipped_version_carries_its_thresholds() -> None:
+    """The thresholds are part of the model version: written in each version's config.json, not in code."""
+    import json
+
+    shipped = versions(default_repository())
+    assert shipped, "no shipped model version found"
+    for v in shipped:
+        config = json.loads((version_dir(default_repository(), version=v) / "config.json").read_text())
+        assert 0.0 <= config["relation_threshold"] <= 1.0, v
+        assert 0.0 <= config["negation_threshold"] <= 1.0, v

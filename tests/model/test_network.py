@@ -9,8 +9,9 @@ from clinie.backends.torch_backend import TorchBackend
 from clinie.document import Document
 from clinie.io import document_to_json
 from clinie.model.checkpoint import load_model, save_model
+from clinie.model.encode import preprocess
 from clinie.model.runtime import run_notes
-from clinie.pipeline import Extractor, preprocess
+from clinie.pipeline import Annotator
 from clinie.text.tokenize import WordPieceTokenizer
 
 from .conftest import make_tiny_net
@@ -55,7 +56,7 @@ def test_forward_shapes(tiny_net, tokenizer: WordPieceTokenizer) -> None:  # typ
 
 
 def test_batched_and_single_predictions_agree(tiny_net, tokenizer) -> None:  # type: ignore[no-untyped-def]
-    extractor = Extractor(TorchBackend(tiny_net, tokenizer), tokenizer, tiny_net.config)
+    extractor = Annotator(TorchBackend(tiny_net, tokenizer), tokenizer, tiny_net.config)
     batched = extractor.annotate(docs())
     single = [extractor.annotate([d])[0] for d in docs()]
     assert without_scores(batched) == without_scores(single)
@@ -74,15 +75,16 @@ def test_runtime_batched_outputs_identical(tiny_net, tokenizer) -> None:  # type
 
 
 def test_save_load_predict_identical(tiny_net, tokenizer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    before = Extractor(TorchBackend(tiny_net, tokenizer), tokenizer, tiny_net.config).annotate(docs())
+    before = Annotator(TorchBackend(tiny_net, tokenizer), tokenizer, tiny_net.config).annotate(docs())
     save_model(tiny_net, tokenizer, tmp_path / "m")
     net2, tok2 = load_model(tmp_path / "m")
-    after = Extractor(TorchBackend(net2, tok2), tok2, net2.config).annotate(docs())
+    after = Annotator(TorchBackend(net2, tok2), tok2, net2.config).annotate(docs())
     assert as_json(before) == as_json(after)
 
 
 def test_entity_offsets_are_piece_boundaries(tiny_net, tokenizer) -> None:  # type: ignore[no-untyped-def]
-    out = Extractor(TorchBackend(tiny_net, tokenizer), tokenizer, tiny_net.config).annotate(docs())
+    out = Annotator(TorchBackend(tiny_net, tokenizer), tokenizer, tiny_net.config).annotate(docs())
+    assert any(d.entities for d in out), "the tiny net predicts spans"
     for d in out:
         for e in d.entities:
             span = d.text[e.start : e.end]
@@ -103,3 +105,21 @@ def test_snap_to_words() -> None:
     assert snap_to_words(1, 2, word_start) == (0, 3)
     assert snap_to_words(3, 4, word_start) == (3, 4)
     assert snap_to_words(5, 6, word_start) == (4, 6)
+
+
+def test_runtime_returns_every_scored_candidate_and_the_config_thresholds_decide(  # type: ignore[no-untyped-def]
+        tiny_net, tokenizer, tmp_path: Path) -> None:
+    """No threshold inside the runtime (served by Triton too): postprocess applies the saved version's ones."""
+    outs = run_notes(tiny_net, [preprocess(d, tokenizer, tiny_net.config).inputs for d in docs()])
+    scores_all = np.concatenate([o.relation_scores for o in outs])
+    assert scores_all.size > 0, "the tiny net scores relation candidates"
+    assert all(o.relations.shape[0] == o.relation_scores.shape[0] for o in outs)
+    low = tiny_net.config.model_copy(update={"relation_threshold": 0.0, "negation_threshold": 0.0})
+    tiny_net.config = low
+    save_model(tiny_net, tokenizer, tmp_path / "m")
+    net2, tok2 = load_model(tmp_path / "m")
+    assert (net2.config.relation_threshold, net2.config.negation_threshold) == (0.0, 0.0)
+    annotated = Annotator(TorchBackend(net2, tok2), tok2, net2.config).annotate(docs())
+    assert any(d.relations for d in annotated), "threshold 0: every scored candidate is a relation"
+    negatable = [e for d in annotated for e in d.entities if e.label in net2.schema.negatable_labels]
+    assert negatable and all(e.negated for e in negatable), "threshold 0: every negatable entity is negated"

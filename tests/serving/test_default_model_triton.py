@@ -11,7 +11,7 @@ from clinie.backends.triton_backend import TritonBackend
 from clinie.document import Document
 from clinie.model.checkpoint import load_model_spec
 from clinie.model.repository import default_repository, version_dir, versions
-from clinie.pipeline import Extractor
+from clinie.pipeline import Annotator
 
 from .parity import assert_same_predictions
 
@@ -42,8 +42,8 @@ def test_default_model_on_triton_matches_the_in_process_backend(default_triton: 
     remote = TritonBackend(default_triton, "clinie_ie", schema)
     assert remote.resolve_version() == str(versions(repo)[-1]), "Triton serves the latest shipped version"
     docs = [Document(id="n1", text=NOTE), Document(id="n2", text=NOTE * 6)]
-    ours = Extractor(TorchBackend.from_dir(vdir), tokenizer, config).annotate(docs)
-    theirs = Extractor(remote, tokenizer, config).annotate(docs)
+    ours = Annotator(TorchBackend.from_dir(vdir), tokenizer, config).annotate(docs)
+    theirs = Annotator(remote, tokenizer, config).annotate(docs)
     remote.close()
     assert len(ours[1].segments) > 1
     assert_same_predictions(ours, theirs)

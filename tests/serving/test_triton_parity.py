@@ -11,7 +11,7 @@ from clinie.backends.triton_backend import TritonBackend
 from clinie.document import Document
 from clinie.model.checkpoint import load_model_spec
 from clinie.model.repository import version_dir
-from clinie.pipeline import Extractor
+from clinie.pipeline import Annotator
 
 from .parity import assert_same_predictions
 
@@ -32,8 +32,8 @@ def test_triton_and_torch_backends_agree(triton, tiny_repository: Path) -> None:
     local = TorchBackend.from_dir(vdir)
     remote = TritonBackend(triton.http_url, "clinie_ie", schema)
     assert remote.resolve_version() == "1"
-    ours = Extractor(local, tokenizer, config).annotate(docs)
-    theirs = Extractor(remote, tokenizer, config).annotate(docs)
+    ours = Annotator(local, tokenizer, config).annotate(docs)
+    theirs = Annotator(remote, tokenizer, config).annotate(docs)
     remote.close()
     assert any(d.entities for d in ours)
     assert len(ours[1].segments) > 1, "the long note spans several windows in one request"

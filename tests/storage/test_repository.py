@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.patient import Patient
@@ -19,12 +20,12 @@ from fhir.resources.R4B.resource import Resource
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from clinie.document import Entity
+from clinie.document import Entity, Relation
 from clinie.fhir.docref import SourceNote, parse_document_reference
 from clinie.fhir.mapping import MappedResources, map_extraction
 from clinie.storage.models import FhirResource, SourceDocument
-from clinie.storage.repository import StoreResult, iter_resources, search_columns, store_extraction
-from tests.fhir.factories import NOTE, annotate_note, docref_dict
+from clinie.storage.repository import StoreResult, iter_resources, resource_row, store_extraction
+from tests.fhir.factories import NOTE, annotate_note, docref_dict, entity
 
 
 def get_source_document(session: Session, doc_id: str) -> SourceDocument | None:
@@ -42,6 +43,7 @@ T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 MODELS: dict[str, type[Resource]] = {
     "Condition": Condition,
     "MedicationStatement": MedicationStatement,
+    "AllergyIntolerance": AllergyIntolerance,
     "Provenance": Provenance,
     "Patient": Patient,
 }
@@ -268,6 +270,30 @@ def test_search_columns_of_stored_rows(factory: sessionmaker[Session]) -> None:
     ]
 
 
+def search_columns(resource: Resource | dict[str, Any]) -> dict[str, Any]:
+    """The row the store would write for ``resource`` (the real indexer: ``resource_row``)."""
+    return resource_row(resource, version_id=1, last_updated=T0)
+
+
+def test_allergy_is_stored_and_indexed(factory: sessionmaker[Session]) -> None:
+    text = "ALLERGIES\nPenicillin (hives).\n"
+    patient = f"p-{uuid.uuid4().hex[:8]}"
+    note = new_note(text, patient=patient)
+    ents = [entity(text, "Penicillin", "Drug", "T1"), entity(text, "hives", "ADE", "T2")]
+    ents[0] = Entity(ents[0].id, "Drug", ents[0].start, ents[0].end, ingredient="penicillin")
+    doc = note.document.with_annotations(entities=ents, relations=[Relation("ADE-Drug", "T2", "T1")])
+    mapped = map_extraction(note, doc, MODEL, asserted=T0)
+    assert len(mapped.allergies) == 1 and mapped.conditions == [] and mapped.medication_statements == []
+    result = store(factory, note, mapped)
+    assert result.inserted == 3  # AllergyIntolerance, Provenance, Patient stub
+    (allergy,) = [r for r in rows(factory, note.resource_id) if r.resource_type == "AllergyIntolerance"]
+    assert (allergy.patient_id, allergy.status, allergy.verification_status) == (patient, "active", "unconfirmed")
+    assert allergy.code_text == "penicillin" and allergy.recorded_date == note.date
+    assert "https://clinie.dev/fhir/CodeSystem/ingredient|penicillin" in (allergy.codes or [])
+    AllergyIntolerance.model_validate(allergy.resource)
+    assert store(factory, note, mapped).unchanged == 3
+
+
 def test_search_columns_from_resources_alone() -> None:
     note = new_note()
     m = mapping(note)
@@ -284,6 +310,7 @@ def test_search_columns_from_resources_alone() -> None:
     med = search_columns(
         {
             "resourceType": "MedicationStatement",
+            "id": "ms9",
             "status": "active",
             "subject": {"reference": "Patient/q"},
             "derivedFrom": [{"reference": "DocumentReference/d9"}],
@@ -343,5 +370,6 @@ def test_synthea_notes_store_twice(factory: sessionmaker[Session], shared_data: 
     first = [store(factory, note, mapped, "synthea-test/1") for note, mapped in items]
     assert sum(r.conditions for r in first) > 50
     second = [store(factory, note, mapped, "synthea-test/1") for note, mapped in items]
+    assert len(second) == len(first) > 0
     assert all(r.inserted == r.updated == r.superseded_deleted == 0 for r in second)
     assert sum(r.unchanged for r in second) == sum(r.inserted + r.unchanged for r in first)

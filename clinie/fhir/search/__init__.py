@@ -2,9 +2,11 @@
 
 from clinie.fhir.search.dates import DATE_PREFIXES, DateRange, date_range, parse_date
 from clinie.fhir.search.registry import (
+    ICD10CM_HIERARCHY,
     RESOURCE_TYPES,
     SEARCH_COLUMNS,
     SEARCH_PARAMETERS,
+    Hierarchy,
     SearchParameter,
     index_columns,
     sort_parameters,
@@ -12,10 +14,12 @@ from clinie.fhir.search.registry import (
 
 __all__ = [
     "DATE_PREFIXES",
+    "ICD10CM_HIERARCHY",
     "RESOURCE_TYPES",
     "SEARCH_COLUMNS",
     "SEARCH_PARAMETERS",
     "DateRange",
+    "Hierarchy",
     "SearchParameter",
     "date_range",
     "index_columns",

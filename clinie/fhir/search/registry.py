@@ -18,13 +18,20 @@ from typing import Any, Literal
 from clinie.fhir.extensions import MODEL_VERSION_SYSTEM, SOURCE_VERSION_URL, read_evidence
 from clinie.fhir.references import reference_id
 from clinie.fhir.search.dates import DATE_PREFIXES, parse_date
-from clinie.fhir.systems import CLINICAL_STATUS_SYSTEM, MED_STATUS_SYSTEM, VERIFICATION_STATUS_SYSTEM
+from clinie.fhir.systems import (
+    ALLERGY_CLINICAL_SYSTEM,
+    ALLERGY_VERIFICATION_SYSTEM,
+    CLINICAL_STATUS_SYSTEM,
+    ICD10CM,
+    MED_STATUS_SYSTEM,
+    VERIFICATION_STATUS_SYSTEM,
+)
 
 HL7_SP = "http://hl7.org/fhir/SearchParameter/"
 SOURCE_DOCUMENT_SP = "https://clinie.dev/fhir/SearchParameter/source-document"
 
 Json = Mapping[str, Any]
-Extractor = Callable[[Json], dict[str, Any]]
+ColumnFiller = Callable[[Json], dict[str, Any]]
 # how a parameter is answered from its columns:
 #   id: the row id; instant: a date on one timestamp column; period: a date on (start, end) columns;
 #   reference: a bare id of one target type; targets: "Type/id" references of any type in an array column;
@@ -52,6 +59,23 @@ SEARCH_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class Hierarchy:
+    """How the descendants of a code are spelled in a code system whose codes nest by prefix.
+
+    ICD-10-CM: a category ``E11`` has the descendants ``E11.x...`` (``separator`` "."); a subcategory ``E11.6``
+    has ``E11.6x...`` (a code that already contains the separator extends without it). ``code:below=system|X``
+    matches X itself and every descendant."""
+
+    separator: str
+
+    def descendant_prefix(self, code: str) -> str:
+        return code if self.separator in code else code + self.separator
+
+
+ICD10CM_HIERARCHY = Hierarchy(".")
+
+
+@dataclass(frozen=True)
 class SearchParameter:
     resource_type: str
     name: str
@@ -60,12 +84,19 @@ class SearchParameter:
     columns: tuple[str, ...]  # storage columns, queried in this order (period: start, end; code: codes, text)
     documentation: str
     definition: str | None = None
-    extract: Extractor | None = None  # fills ``columns`` from a resource (None: row metadata, e.g. id)
-    modifiers: tuple[str, ...] = ()  # "missing", "not", "text", "type" (= :[type] on references)
+    extract: ColumnFiller | None = None  # fills ``columns`` from a resource (None: row metadata, e.g. id)
+    # "missing", "not", "text", "type" (= :[type] on references), "below" (code: subsumption in ``hierarchies``)
+    modifiers: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
     sort_column: str | None = None  # None: not sortable
     target_type: str | None = None  # reference: the type the column's ids belong to
     system: str | None = None  # status: the code system of the column's codes
+    # code :below: the code systems whose hierarchy is known, each with how a code's descendants are written
+    hierarchies: tuple[tuple[str, Hierarchy], ...] = ()
+
+    def hierarchy(self, system: str | None) -> Hierarchy | None:
+        """The hierarchy of ``system`` for ``:below`` (None: not declared)."""
+        return next((h for s, h in self.hierarchies if s == system), None)
 
     @property
     def sortable(self) -> bool:
@@ -95,11 +126,11 @@ def _patient(data: Json) -> dict[str, Any]:
     return {"patient_id": reference_id(_ref(data.get("subject") or data.get("patient")), "Patient")}
 
 
-def _encounter(element: str) -> Extractor:
+def _encounter(element: str) -> ColumnFiller:
     return lambda data: {"encounter_id": reference_id(_ref(data.get(element)), "Encounter")}
 
 
-def _concept(element: str) -> Extractor:
+def _concept(element: str) -> ColumnFiller:
     def extract(data: Json) -> dict[str, Any]:
         concept = data.get(element)
         if not isinstance(concept, Mapping):
@@ -117,7 +148,7 @@ def _concept(element: str) -> Extractor:
     return extract
 
 
-def _status_code(element: str, column: str) -> Extractor:
+def _status_code(element: str, column: str) -> ColumnFiller:
     def extract(data: Json) -> dict[str, Any]:
         value = data.get(element)
         return {column: value if isinstance(value, str) else _first_code(value)}
@@ -125,7 +156,7 @@ def _status_code(element: str, column: str) -> Extractor:
     return extract
 
 
-def _instant(element: str, column: str) -> Extractor:
+def _instant(element: str, column: str) -> ColumnFiller:
     def extract(data: Json) -> dict[str, Any]:
         rng = parse_date(data.get(element))
         return {column: None if rng is None else rng.low}
@@ -133,7 +164,7 @@ def _instant(element: str, column: str) -> Extractor:
     return extract
 
 
-def _period(prefix: str) -> Extractor:
+def _period(prefix: str) -> ColumnFiller:
     """``<prefix>DateTime`` or ``<prefix>Period`` as (effective_start, effective_end)."""
 
     def extract(data: Json) -> dict[str, Any]:
@@ -204,7 +235,7 @@ def _common(rtype: str) -> list[SearchParameter]:
 
 
 def _reference(
-    rtype: str, name: str, column: str, target: str, doc: str, definition: str, extract: Extractor
+    rtype: str, name: str, column: str, target: str, doc: str, definition: str, extract: ColumnFiller
 ) -> SearchParameter:
     return SearchParameter(
         rtype, name, "reference", "reference", (column,), doc, definition, extract,
@@ -212,11 +243,13 @@ def _reference(
     )  # fmt: skip
 
 
+_PATIENT_DOC = "The patient (id, Patient/id or an absolute Patient URL)."
+
+
 def _patients(rtype: str) -> list[SearchParameter]:
-    doc = "The patient (id, Patient/id or an absolute Patient URL)."
     return [
-        _reference(rtype, "patient", "patient_id", "Patient", doc, HL7_SP + "clinical-patient", _patient),
-        _reference(rtype, "subject", "patient_id", "Patient", doc, HL7_SP + f"{rtype}-subject", _patient),
+        _reference(rtype, "patient", "patient_id", "Patient", _PATIENT_DOC, HL7_SP + "clinical-patient", _patient),
+        _reference(rtype, "subject", "patient_id", "Patient", _PATIENT_DOC, HL7_SP + f"{rtype}-subject", _patient),
     ]
 
 
@@ -228,12 +261,19 @@ def _source_document(rtype: str) -> SearchParameter:
     )  # fmt: skip
 
 
-def _code(rtype: str, element: str) -> SearchParameter:
-    return SearchParameter(
-        rtype, "code", "token", "code", ("codes", "code_text"),
+def _code(rtype: str, element: str, hierarchies: tuple[tuple[str, Hierarchy], ...] = ()) -> SearchParameter:
+    doc = (
         "Concept code: system|code, |code, code, system|; :text = case-insensitive substring of the concept text; "
-        ":not negates.",
-        HL7_SP + "clinical-code", _concept(element), modifiers=("text", "not", "missing"), sort_column="code_text",
+        ":not negates."
+    )
+    modifiers: tuple[str, ...] = ("text", "not", "missing")
+    if hierarchies:
+        systems = ", ".join(s for s, _ in hierarchies)
+        doc += f" :below=system|code matches the code and its descendants, for {systems} (E11: E11, E11.9, E11.65)."
+        modifiers = (*modifiers, "below")
+    return SearchParameter(
+        rtype, "code", "token", "code", ("codes", "code_text"), doc, HL7_SP + "clinical-code", _concept(element),
+        modifiers=modifiers, sort_column="code_text", hierarchies=hierarchies,
     )  # fmt: skip
 
 
@@ -266,7 +306,7 @@ _ALL: list[SearchParameter] = [
     # Condition
     *_common("Condition"),
     *_patients("Condition"),
-    _code("Condition", "code"),
+    _code("Condition", "code", ((ICD10CM, ICD10CM_HIERARCHY),)),
     _status(
         "Condition", "clinical-status", "status", "clinicalStatus", CLINICAL_STATUS_SYSTEM,
         "Condition.clinicalStatus (active, recurrence, relapse, inactive, remission, resolved).",
@@ -304,6 +344,25 @@ _ALL: list[SearchParameter] = [
         HL7_SP + "MedicationStatement-context", _encounter("context"),
     ),
     _source_document("MedicationStatement"),
+    # AllergyIntolerance (FHIR defines no ``subject`` or ``encounter`` parameter for it; ``patient`` only)
+    *_common("AllergyIntolerance"),
+    _reference("AllergyIntolerance", "patient", "patient_id", "Patient", _PATIENT_DOC, HL7_SP + "clinical-patient",
+               _patient),
+    _code("AllergyIntolerance", "code"),
+    _status(
+        "AllergyIntolerance", "clinical-status", "status", "clinicalStatus", ALLERGY_CLINICAL_SYSTEM,
+        "AllergyIntolerance.clinicalStatus (active, inactive, resolved).",
+        HL7_SP + "AllergyIntolerance-clinical-status",
+    ),
+    _status(
+        "AllergyIntolerance", "verification-status", "verification_status", "verificationStatus",
+        ALLERGY_VERIFICATION_SYSTEM,
+        "AllergyIntolerance.verificationStatus (unconfirmed, confirmed, refuted, entered-in-error).",
+        HL7_SP + "AllergyIntolerance-verification-status",
+    ),
+    _date("AllergyIntolerance", "date", "recorded_date", "recordedDate", "AllergyIntolerance.recordedDate",
+          HL7_SP + "clinical-date"),
+    _source_document("AllergyIntolerance"),
     # Provenance
     *_common("Provenance"),
     SearchParameter(
@@ -318,7 +377,7 @@ _ALL: list[SearchParameter] = [
     *_common("Patient"),
 ]  # fmt: skip
 
-RESOURCE_TYPES: tuple[str, ...] = ("Condition", "MedicationStatement", "Provenance", "Patient")
+RESOURCE_TYPES: tuple[str, ...] = ("Condition", "MedicationStatement", "AllergyIntolerance", "Provenance", "Patient")
 SEARCH_PARAMETERS: dict[str, dict[str, SearchParameter]] = {
     rtype: {p.name: p for p in _ALL if p.resource_type == rtype} for rtype in RESOURCE_TYPES
 }

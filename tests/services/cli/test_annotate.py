@@ -128,7 +128,7 @@ def test_fhir_bundle_is_what_the_store_writes(tmp_path: Path, model: str, pg_url
     from clinie.fhir.docref import parse_document_reference
     from clinie.fhir.mapping import map_extraction
     from clinie.normalize import default_stages
-    from clinie.pipeline import Extractor
+    from clinie.pipeline import Annotator
     from clinie.storage.db import make_engine, migrate, session_factory
     from clinie.storage.repository import iter_resources, store_extraction
 
@@ -144,7 +144,7 @@ def test_fhir_bundle_is_what_the_store_writes(tmp_path: Path, model: str, pg_url
     mdir = Path(model)
     backend = TorchBackend.from_dir(mdir, model_version=f"{mdir.parent.name}/{mdir.name}")
     note = parse_document_reference(src.read_text())
-    annotated = Extractor(backend, backend.tokenizer, backend.net.config,
+    annotated = Annotator(backend, backend.tokenizer, backend.net.config,
                           stages=default_stages()).annotate([note.document])[0]
     migrate(pg_url)
     engine = make_engine(pg_url)

@@ -76,7 +76,8 @@ def test_kill_between_database_and_offset_commit(kafka: TansuBroker, triton: Tri
            "CLINIE_MODEL_REPOSITORY": str(tiny_repository), "CLINIE_INPUT_TOPIC": topic,
            "CLINIE_DEAD_LETTER_TOPIC": f"{topic}.dlq", "CLINIE_CONSUMER_GROUP": group,
            "CLINIE_METRICS_PORT": str(free_port()), "CLINIE_KAFKA_SESSION_TIMEOUT_MS": "6000",
-           "CLINIE_KAFKA_HEARTBEAT_INTERVAL_MS": "1000", "CLINIE_RETRY_MAX_S": "2"}
+           "CLINIE_KAFKA_HEARTBEAT_INTERVAL_MS": "1000", "CLINIE_RETRY_MAX_S": "2",
+           "CLINIE_MAX_IN_FLIGHT": "1"}  # one note at a time: exactly notes 1-3 stored when the kill comes
     asyncio.run(acreate_topics(kafka.bootstrap_servers, [topic, f"{topic}.dlq"]))
     asyncio.run(publish(kafka.bootstrap_servers, topic, [docref(i, NOTE, patient=f"p-{i}") for i in ids]))
 

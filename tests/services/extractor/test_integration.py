@@ -62,7 +62,7 @@ async def run_service(s: ExtractorSettings, payloads: list[bytes], expect: int) 
         await publish(s.kafka_bootstrap_servers, s.input_topic, payloads)
         await wait_for(service, expect)
     finally:
-        service.stopping.set()
+        await service.shutdown()
         await broker.stop()
     return service
 
@@ -168,7 +168,7 @@ async def test_triton_down_midstream_waits_and_loses_nothing(kafka, triton, data
         await asyncio.to_thread(triton.restart)
         await wait_for(service, 6)
     finally:
-        service.stopping.set()
+        await service.shutdown()
         await broker.stop()
         if not triton.is_running:
             triton.start()
@@ -214,7 +214,7 @@ async def run_records(s: ExtractorSettings, records: list[tuple[bytes, list[tupl
         await publish_records(s.kafka_bootstrap_servers, s.input_topic, records)
         await wait_for(service, expect, timeout)
     finally:
-        service.stopping.set()
+        await service.shutdown()
         await broker.stop()
     return service
 
@@ -315,7 +315,7 @@ async def test_note_that_times_out_is_dead_lettered_after_bounded_attempts(  # t
                               [(slow, []), (b"not json: proves the partition moved on", [])])
         await wait_for(service, 2, 120)
     finally:
-        service.stopping.set()
+        await service.shutdown()
         await broker.stop()
         # let Triton finish the abandoned requests before other tests use it
         _, extractor, _ = build_backend(s.model_copy(update={"triton_timeout_s": 300}))
@@ -334,3 +334,91 @@ async def test_note_that_times_out_is_dead_lettered_after_bounded_attempts(  # t
     failed = service.metrics.registry.get_sample_value(
         "clinie_failures_total", {"reason": "backend_request_failed", "kind": "transient"})
     assert failed == 2
+
+
+# --- issue 11: several notes in flight; a kill mid-batch loses nothing and stores nothing twice -----------------
+
+
+async def committed_offset(s: ExtractorSettings) -> int:
+    """The consumer group's committed position on partition 0 of the input topic (0 when none)."""
+    from aiokafka import TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap_servers, group_id=s.consumer_group,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return await consumer.committed(TopicPartition(s.input_topic, 0)) or 0
+    finally:
+        await consumer.stop()
+
+
+def stored(database: str, ids: list[str]) -> set[str]:
+    engine = make_engine(database)
+    with engine.connect() as conn:
+        got = conn.execute(select(SourceDocument.id).where(SourceDocument.id.in_(ids))).scalars().all()
+    engine.dispose()
+    return set(got)
+
+
+@pytest.mark.timeout(900)  # two extractor start-ups and a kill on a busy 2-core machine
+async def test_kill_mid_batch_then_restart_stores_every_note_exactly_once(  # type: ignore[no-untyped-def]
+        kafka, triton, database, tiny_repository, tmp_path) -> None:
+    """The extractor process is SIGKILLed while several notes are in flight (max_in_flight=4): the committed offset
+    never passes a note that is not stored, and after a restart every note is stored once (one Provenance, every
+    resource at version 1: the redelivered notes changed nothing) and the offset reaches the end of the topic."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from services.stack.ports import free_port
+
+    s = settings_for(kafka, triton, database, tiny_repository).model_copy(update={"max_in_flight": 4})
+    await acreate_topics(s.kafka_bootstrap_servers, [s.input_topic, s.dead_letter_topic])
+    ids = [f"kill-{uuid.uuid4().hex[:8]}" for _ in range(12)]
+    long_note = NOTE * 2  # several windows of the tiny model per note: notes stay in flight a while
+    await publish(s.kafka_bootstrap_servers, s.input_topic, [docref(i, long_note, version="1") for i in ids])
+    env = {**os.environ, "CLINIE_KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap_servers, "CLINIE_TRITON_URL": s.triton_url,
+           "CLINIE_DATABASE_URL": s.database_dsn, "CLINIE_MODEL_REPOSITORY": str(s.model_repository),
+           "CLINIE_INPUT_TOPIC": s.input_topic, "CLINIE_DEAD_LETTER_TOPIC": s.dead_letter_topic,
+           "CLINIE_CONSUMER_GROUP": s.consumer_group, "CLINIE_KAFKA_SESSION_TIMEOUT_MS": "1000",
+           "CLINIE_KAFKA_HEARTBEAT_INTERVAL_MS": "200", "CLINIE_MAX_IN_FLIGHT": "4",
+           "CLINIE_METRICS_PORT": str(free_port()), "CLINIE_METRICS_HOST": "127.0.0.1", "CLINIE_LOG_LEVEL": "WARNING"}
+    with open(tmp_path / "extractor.log", "wb") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", "serve", "extractor"], env=env,
+                                stdout=log_file, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 240
+            while len(stored(database, ids)) < 2:
+                assert proc.poll() is None, (tmp_path / "extractor.log").read_text()[-2000:]
+                assert time.monotonic() < deadline, "the extractor stored nothing"
+                await asyncio.sleep(0.05)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+    at_kill = stored(database, ids)
+    committed = await committed_offset(s)
+    assert len(at_kill) < len(ids), "killed before the end"
+    assert set(ids[:committed]) <= at_kill, "an offset was committed before its note was stored"
+
+    service = build_service(s)
+    broker = service.create_broker()
+    await broker.start()
+    try:
+        await wait_for(service, len(ids) - committed, timeout=240)
+    finally:
+        await service.shutdown()
+        await broker.stop()
+    assert service.dead_lettered == 0
+    assert stored(database, ids) == set(ids)
+    assert await committed_offset(s) == len(ids)
+    engine = make_engine(database)
+    with engine.connect() as conn:
+        per_doc = dict(conn.execute(select(FhirResource.source_document_id, func.count()).where(
+            FhirResource.source_document_id.in_(ids), FhirResource.resource_type == "Provenance")
+            .group_by(FhirResource.source_document_id)).all())
+        max_version = conn.execute(select(func.max(FhirResource.version_id)).where(
+            FhirResource.source_document_id.in_(ids))).scalar_one()
+    engine.dispose()
+    assert per_doc == dict.fromkeys(ids, 1), "one Provenance per note"
+    assert max_version == 1, "a redelivered note rewrote nothing"

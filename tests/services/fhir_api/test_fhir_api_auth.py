@@ -109,7 +109,8 @@ def test_patient_token_searches_only_own_patient(anon: TestClient, make_token: A
     body = get(anon, "/Patient", token, [("_revinclude", "Condition:patient")]).json()
     assert ids(body, "include") == {"c1", "c2", "c3"}
     body = get(anon, "/Provenance", token, {"_include": "Provenance:target"}).json()
-    assert ids(body, "include") == {"c1", "c2", "c3", "m1", "m2"}
+    assert ids(body, "include") == {"c1", "c2", "c3", "m1", "m2", "a1"}
+    assert ids(get(anon, "/AllergyIntolerance", token).json()) == {"a1"}
 
 
 def test_patient_claim_as_reference(anon: TestClient, make_token: Any) -> None:

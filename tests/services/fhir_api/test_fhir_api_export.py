@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
@@ -21,6 +22,7 @@ from services.fhir_api.export import ExportManager
 MODELS: dict[str, Any] = {
     "Condition": Condition,
     "MedicationStatement": MedicationStatement,
+    "AllergyIntolerance": AllergyIntolerance,
     "Provenance": Provenance,
     "Patient": Patient,
 }
@@ -77,7 +79,7 @@ def test_system_export_round_trip(client: TestClient) -> None:
     assert manifest["transactionTime"].endswith("Z")
     assert manifest["error"] == []
     counts = {o["type"]: o["count"] for o in manifest["output"]}
-    assert counts == {"Condition": 27, "MedicationStatement": 3, "Provenance": 4, "Patient": 3}
+    assert counts == {"Condition": 27, "MedicationStatement": 3, "AllergyIntolerance": 2, "Provenance": 4, "Patient": 3}
     files = download(client, manifest)
     assert {r.id for r in files["Condition"]} >= {"c1", "c2", "c3", "c4"}
     # downloads need the token of the same client
@@ -117,6 +119,7 @@ def test_patient_export_with_patient_token(anon: TestClient, make_token: Any) ->
     files = download(anon, manifest, token)
     assert {r.id for r in files["Condition"]} == {"c1", "c2", "c3"}
     assert {r.id for r in files["MedicationStatement"]} == {"m1", "m2"}
+    assert {r.id for r in files["AllergyIntolerance"]} == {"a1"}
     assert {r.id for r in files["Provenance"]} == {"prov-doc-1", "prov-doc-2"}
     assert [r.id for r in files["Patient"]] == ["pat-1"]
     # another client cannot poll or download this job

@@ -51,7 +51,7 @@ def test_paging_sort_count_with_fhirpy(fhir: SyncFHIRClient) -> None:
 def test_include_elements_with_fhirpy(fhir: SyncFHIRClient) -> None:
     raw = fhir.resources("Provenance").search(source_document="doc-1").include("Provenance", "target").fetch_raw()
     modes = {e.resource.id: e.search.mode for e in raw.entry}
-    assert modes == {"prov-doc-1": "match", "c1": "include", "c2": "include", "m1": "include"}
+    assert modes == {"prov-doc-1": "match", "c1": "include", "c2": "include", "m1": "include", "a1": "include"}
     raw = fhir.resources("Condition").search(_id="c1").revinclude("Provenance", "target").fetch_raw()
     assert {e.resource.id for e in raw.entry} == {"c1", "prov-doc-1"}
     slim = fhir.resources("Condition").search(_id="c1").elements("code").fetch()

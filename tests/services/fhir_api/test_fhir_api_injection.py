@@ -38,7 +38,7 @@ HOSTILE = [
     "ß" * 1500,
 ]
 LEAKS = ("traceback", "select ", "psycopg", "sqlalchemy", "fhir_resources", "syntax error", "line ")
-TOTALS = {"Condition": 27, "MedicationStatement": 3, "Provenance": 4, "Patient": 3}
+TOTALS = {"Condition": 27, "MedicationStatement": 3, "AllergyIntolerance": 2, "Provenance": 4, "Patient": 3}
 
 
 def keys_for(rtype: str) -> list[str]:

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, create_engine, func, select
 
 from clinie.backends.torch_backend import TorchBackend
 from clinie.model.repository import default_repository, version_dir
-from clinie.pipeline import Extractor
+from clinie.pipeline import Annotator
 from clinie.storage.db import make_engine, migrate, session_factory
 from clinie.storage.models import FhirResource, SourceDocument
 from services.extractor.processor import NoteProcessor
@@ -34,7 +34,7 @@ def pipeline_db(pg_server: str) -> Iterator[Engine]:
     for url in fresh_database(pg_server):
         migrate(url)
         backend = TorchBackend.from_dir(version_dir(default_repository()), model_version="clinie_ie/default")
-        extractor = Extractor(backend, backend.tokenizer, backend.net.config)
+        extractor = Annotator(backend, backend.tokenizer, backend.net.config)
         write_engine = make_engine(url)
         processor = NoteProcessor(extractor, session_factory(write_engine), backend.model_version, 200_000)
         src = resources.files("clinie.data").joinpath("synthea_documentreference.ndjson").read_bytes()

@@ -2,7 +2,8 @@
 
 Seeded data (see conftest): Conditions c1, c2 (pat-1, doc-1, enc-1), c3 (pat-1, doc-2, enc-2), c4 (pat-2, doc-3),
 23 fillers f00..f22 (pat-3, doc-4, every 5th without recordedDate); MedicationStatements m1 (pat-1, doc-1),
-m2 (pat-1, doc-2), m3 (pat-2, doc-3); one Provenance per document; Patients pat-1..pat-3.
+m2 (pat-1, doc-2), m3 (pat-2, doc-3); AllergyIntolerances a1 (pat-1, doc-1), a2 (pat-2, doc-3); one Provenance per
+document; Patients pat-1..pat-3.
 """
 
 from __future__ import annotations
@@ -220,6 +221,70 @@ def test_provenance(client: TestClient, params: Any, expected: set[str]) -> None
     assert found(client, "/Provenance", params) == expected
 
 
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"code:below": f"{ICD}|E11"}, {"c1"}),
+        ({"code:below": f"{ICD}|E11.9"}, {"c1"}),
+        ({"code:below": f"{ICD}|E11.6"}, set()),
+        ({"code:below": f"{ICD}|E1"}, set()),  # no category E1: E11 is not "below" it
+        ({"code:below": f"{ICD}|E10,{ICD}|E11"}, {"c1", "c4"}),
+        ({"code:below": f"{ICD}|E10", "patient": "pat-1"}, set()),
+        ({"code:not": f"{ICD}|E11.9", "patient": "pat-1"}, {"c2", "c3"}),
+        ({"code": f"{ICD}|E11"}, set()),  # without :below only the exact code matches
+    ],
+)
+def test_code_below_icd10cm(client: TestClient, params: Any, expected: set[str]) -> None:
+    assert found(client, "/Condition", params) == expected
+
+
+def test_code_below_needs_a_hierarchy(client: TestClient) -> None:
+    bad(client, "/Condition", {"code:below": "E11"})
+    bad(client, "/Condition", {"code:below": "http://snomed.info/sct|44054006"})
+    bad(client, "/Condition", {"code:below": f"{ICD}|"})
+    bad(client, "/MedicationStatement", {"code:below": f"{ICD}|E11"})
+    cap = client.get("/metadata").json()
+    cond = next(r for r in cap["rest"][0]["resource"] if r["type"] == "Condition")
+    code = next(p for p in cond["searchParam"] if p["name"] == "code")
+    assert ":below" in code["documentation"] and ICD in code["documentation"]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"patient": "pat-1"}, {"a1"}),
+        ({"patient": "Patient/pat-2"}, {"a2"}),
+        ({"code": "https://clinie.dev/fhir/CodeSystem/ingredient|sulfonamides"}, {"a2"}),
+        ({"code": "penicillin"}, {"a1"}),
+        ({"code:text": "sulfa"}, {"a2"}),
+        ({"code:not": "penicillin"}, {"a2"}),
+        ({"clinical-status": "active"}, {"a1"}),
+        ({"clinical-status": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical|inactive"}, {"a2"}),
+        ({"clinical-status": "http://terminology.hl7.org/CodeSystem/condition-clinical|inactive"}, set()),
+        ({"verification-status": "confirmed"}, {"a2"}),
+        ({"verification-status:not": "confirmed"}, {"a1"}),
+        ({"date": "2020-05"}, {"a1"}),
+        ({"date:missing": "true"}, {"a2"}),
+        ({"source-document": "doc-3"}, {"a2"}),
+        ({"_lastUpdated": "ge2024-02-01"}, {"a2"}),
+    ],
+)
+def test_allergy_intolerance(client: TestClient, params: Any, expected: set[str]) -> None:
+    assert found(client, "/AllergyIntolerance", params) == expected
+
+
+def test_allergy_read_and_revinclude(client: TestClient) -> None:
+    r = client.get("/AllergyIntolerance/a1")
+    assert r.status_code == 200 and r.json()["category"] == ["medication"]
+    body = search(client, "/Patient", {"_id": "pat-1", "_revinclude": "AllergyIntolerance:patient"})
+    assert set(ids(body, "include")) == {"a1"}
+    body = search(client, "/AllergyIntolerance", {"_id": "a2", "_revinclude": "Provenance:target"})
+    assert set(ids(body, "include")) == {"prov-doc-3"}
+
+
 def test_patient(client: TestClient) -> None:
     assert found(client, "/Patient", {}) == {"pat-1", "pat-2", "pat-3"}
     assert found(client, "/Patient", {"_id": "pat-2"}) == {"pat-2"}
@@ -229,9 +294,11 @@ def test_patient(client: TestClient) -> None:
 def test_everything_from_one_note(client: TestClient) -> None:
     """A researcher sees all that was extracted from doc-1."""
     got = set()
-    for rtype in ("Condition", "MedicationStatement", "Provenance"):
+    for rtype in ("Condition", "MedicationStatement", "AllergyIntolerance", "Provenance"):
         got |= {f"{rtype}/{i}" for i in found(client, f"/{rtype}", {"source-document": "DocumentReference/doc-1"})}
-    assert got == {"Condition/c1", "Condition/c2", "MedicationStatement/m1", "Provenance/prov-doc-1"}
+    assert got == {
+        "Condition/c1", "Condition/c2", "MedicationStatement/m1", "AllergyIntolerance/a1", "Provenance/prov-doc-1"
+    }
 
 
 # ------------------------------------------------------------------------------------------------ paging & sort
@@ -374,7 +441,7 @@ def test_elements(client: TestClient) -> None:
 def test_include_provenance_target(client: TestClient) -> None:
     body = search(client, "/Provenance", {"source-document": "doc-1", "_include": "Provenance:target"})
     assert ids(body) == ["prov-doc-1"]
-    assert set(ids(body, "include")) == {"c1", "c2", "m1"}
+    assert set(ids(body, "include")) == {"c1", "c2", "m1", "a1"}
     assert body["total"] == 1
     body = search(client, "/Provenance", {"source-document": "doc-1", "_include": "Provenance:target:Condition"})
     assert set(ids(body, "include")) == {"c1", "c2"}
@@ -559,7 +626,18 @@ def test_metadata(anon: TestClient) -> None:
     CapabilityStatement.model_validate(cs)
     rest = cs["rest"][0]
     types = {res["type"]: res for res in rest["resource"]}
-    assert set(types) == {"Condition", "MedicationStatement", "Provenance", "Patient"}
+    assert set(types) == {"Condition", "MedicationStatement", "AllergyIntolerance", "Provenance", "Patient"}
+    assert {p["name"]: p["type"] for p in types["AllergyIntolerance"]["searchParam"]} == {
+        "_id": "token",
+        "_lastUpdated": "date",
+        "patient": "reference",
+        "code": "token",
+        "clinical-status": "token",
+        "verification-status": "token",
+        "date": "date",
+        "source-document": "reference",
+    }
+    assert "AllergyIntolerance:patient" in types["Patient"]["searchRevInclude"]
     cond = {p["name"]: p["type"] for p in types["Condition"]["searchParam"]}
     assert cond == {
         "_id": "token",

@@ -54,6 +54,14 @@ def test_parameter_is_indexed_and_queryable(client: TestClient, engine: Engine, 
     assert r.status_code == 200, r.text
     found = {e["resource"]["id"] for e in r.json().get("entry", []) if e["search"]["mode"] == "match"}
     assert row["id"] in found
+    if "below" in p.modifiers:  # subsumption: the category of a coded row's code finds the row
+        coded = [(r, t) for r in _rows(rtype) for t in r["codes"] or [] if p.hierarchy(t.rpartition("|")[0])]
+        assert coded, f"no seeded {rtype} is coded in a system with a hierarchy ({p.hierarchies})"
+        (row, token) = coded[0]
+        system, _, code = token.rpartition("|")
+        category = code.split(p.hierarchy(system).separator)[0]  # type: ignore[union-attr]
+        r = client.get(f"/{rtype}", params={f"{p.name}:below": f"{system}|{category}", "_count": "50"})
+        assert r.status_code == 200 and row["id"] in {e["resource"]["id"] for e in r.json()["entry"]}
     if "missing" in p.modifiers:
         missing = client.get(f"/{rtype}", params={f"{p.name}:missing": "false", "_count": "50"})
         assert missing.status_code == 200 and row["id"] in {e["resource"]["id"] for e in missing.json()["entry"]}

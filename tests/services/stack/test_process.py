@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -57,22 +57,30 @@ def test_not_ready_in_time_stops_the_process(tmp_path: Path) -> None:
     assert not proc.is_running and proc.pid is None
 
 
-def test_stop_escalates_to_sigkill_and_kills_the_group(tmp_path: Path) -> None:
-    # ignores SIGTERM, and leaves a grandchild behind in its process group
-    script = "trap '' TERM; sleep 60 & echo $! > child.pid; while true; do sleep 0.1; done"
-    proc = Shell(tmp_path, script)
-    with proc:
-        assert proc.is_running
-        pid = proc.pid
-        assert pid is not None
-        for _ in range(50):
-            if (tmp_path / "child.pid").exists() and (tmp_path / "child.pid").read_text().strip():
-                break
-            time.sleep(0.05)
-        child = int((tmp_path / "child.pid").read_text())
-        proc.stop(timeout=0.5)
-    assert not proc.is_running
+class ReadyFile(Shell):
+    """Ready when the script has written ``ready`` (an explicit signal from the child, no sleeps)."""
+
+    def probe_ready(self) -> bool:
+        return (self.workdir / "ready").is_file()
+
+
+def test_stop_escalates_to_sigkill_and_kills_the_group(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # ignores SIGTERM, and leaves a grandchild behind in its process group; it signals readiness only after the
+    # trap is set and the grandchild's pid is written (mv makes the file appear complete)
+    script = ("trap '' TERM; sleep 600 & echo $! > child.pid; mv child.pid ready; "
+              "while true; do sleep 0.1; done")
+    proc = ReadyFile(tmp_path, script)
+    proc.start(timeout=120)  # generous: a loaded machine may take seconds to start a shell
+    pid = proc.pid
+    assert pid is not None and proc.is_running
+    child = int((tmp_path / "ready").read_text())
+    assert pid_alive(child)
+    with caplog.at_level(logging.WARNING, logger="services.stack.process"):
+        proc.stop(timeout=0.5)  # SIGTERM is ignored, so this always escalates to SIGKILL of the group
+    assert "sending SIGKILL" in caplog.text
+    assert not proc.is_running and proc.pid is None
     assert not pid_alive(pid)
+    # stop() returns only once the group is gone (it waits for the SIGKILLed members, not a fixed time)
     assert not pid_alive(child)
 
 

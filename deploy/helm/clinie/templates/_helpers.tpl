@@ -158,7 +158,8 @@ annotations:
 {{- if .Values.extractor.tritonUrl -}}
 {{- .Values.extractor.tritonUrl -}}
 {{- else -}}
-{{- printf "%s.%s.svc:%d" (include "clinie.component" (dict "root" . "component" "triton")) .Release.Namespace (int .Values.triton.ports.http) -}}
+{{- $port := ternary .Values.triton.ports.grpc .Values.triton.ports.http (eq .Values.extractor.tritonProtocol "grpc") -}}
+{{- printf "%s.%s.svc:%d" (include "clinie.component" (dict "root" . "component" "triton")) .Release.Namespace (int $port) -}}
 {{- end -}}
 {{- end -}}
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from clinie.model.checkpoint import load_model, save_model
+from clinie.model.config import ModelConfig
 from clinie.model.repository import DEFAULT_MODEL_NAME, versions
 
 CONFIG_PBTXT = """\
@@ -39,7 +40,8 @@ parameters: {{ key: "label_schema" value: {{ string_value: "{labels}" }} }}
 """
 
 
-def model_card(version: int, name: str, metrics: dict[str, Any] | None, train_config: dict[str, Any] | None) -> str:
+def model_card(version: int, name: str, metrics: dict[str, Any] | None, train_config: dict[str, Any] | None,
+               config: ModelConfig | None = None) -> str:
     lines = [
         f"# {name} version {version}",
         "",
@@ -53,6 +55,10 @@ def model_card(version: int, name: str, metrics: dict[str, Any] | None, train_co
         "(NLP-derived) facts that always point back to their evidence in the note.",
         "",
     ]
+    if config is not None:
+        lines += [f"Decision thresholds (`config.json`, applied by `clinie.pipeline.postprocess`): a relation at "
+                  f"probability >= {config.relation_threshold}, a negated entity at >= {config.negation_threshold}.",
+                  ""]
     if train_config:
         corpora = [c if isinstance(c, dict) else {"path": c, "weight": 1.0} for c in train_config.get("train", [])]
         lines += ["## Training data", "", "Mixture (each epoch draws weight x the corpus's documents):", "",
@@ -91,7 +97,7 @@ def export_model(model_dir: str | Path, repository: str | Path, name: str = DEFA
     if train_cfg_path.exists():
         shutil.copyfile(train_cfg_path, out / "train_config.json")
     (out / "model.py").write_text(resources.files("clinie.serving").joinpath("model_py.txt").read_text())
-    (out / "MODEL_CARD.md").write_text(model_card(version, name, metrics, train_cfg))
+    (out / "MODEL_CARD.md").write_text(model_card(version, name, metrics, train_cfg, net.config))
     labels = ",".join(net.schema.entity_labels)
     (repo / name / "config.pbtxt").write_text(
         CONFIG_PBTXT.format(name=name, max_batch=max_batch, delay_us=delay_us, labels=labels)

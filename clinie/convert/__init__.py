@@ -1,0 +1,1 @@
+"""Annotated data to and from the interchange format: brat, CoNLL/BIO, PHEE, and the brief format."""
