@@ -433,7 +433,8 @@ def main() -> None:
                 last_done, last_change = done, now
                 print(f"[faults] {done}/{kinds_total} accounted for ({now - t0:.0f}s)", file=sys.stderr,
                       flush=True)
-            max_stall = max(max_stall, now - last_change)
+            if last_done > 0:  # a stall of the running consumer: not the extractor's first start (minutes when loaded)
+                max_stall = max(max_stall, now - last_change)
             if done >= kinds_total and not waves:
                 break
             if faults and not commit_kill_pending and done >= published - half_wave:
