@@ -109,6 +109,11 @@ class ExtractorSettings(ServiceSettings):
                               description="Bind address of /metrics, /healthz, /readyz: loopback unless in a pod.")
     metrics_port: int = 9464
     log_level: str = "INFO"
+    # TEST ONLY (fault injection, benchmarks/faults): exit at once (os._exit) after the Nth note of this process
+    # is committed in PostgreSQL, before its Kafka offset is committed. 0 (the default) = off. Never set in a deploy.
+    fault_kill_after_commit: int = Field(
+        default=0, ge=0, description="Test only: os._exit after the Nth stored note, before its offset commit; 0: off.",
+    )
 
     @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
     @classmethod

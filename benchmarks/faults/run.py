@@ -2,22 +2,37 @@
 
     python benchmarks/faults/run.py --notes 500 --bad 1000 --json /tmp/faults.json
 
-Starts the project's own stack (Tansu, tritonserver with a tiny exported model, embedded PostgreSQL; the FHIR API
-too) and the extractor as a separate process (``clinie serve extractor``), publishes ``--notes`` good notes with
-canary strings in the note text, patient name and title, and ``--bad`` messages generated with hypothesis (wrong
-types, empty/huge/non-UTF-8 text, bad base64, deep nesting, HTML bombs, mismatched content-type headers, oversize
-payloads). While they are processed it kills with SIGKILL and restarts, in turn: the extractor, tritonserver,
-PostgreSQL (the postmaster), the extractor again. Then it checks:
+Starts the project's own stack (Tansu on ``s3://`` storage against a local S3 server from ``moto[server]``,
+tritonserver with a tiny exported model, embedded PostgreSQL, the FHIR API) and the extractor as a separate process
+(``clinie serve extractor``, DEBUG logs) on a 2-partition input topic. Publishes ``--notes`` good notes with canary
+strings in the note text, patient name and title (a tenth of them twice: duplicate delivery) and ``--bad`` messages
+generated with hypothesis (wrong types, empty/huge/non-UTF-8 text, bad base64, deep nesting, HTML bombs, mismatched
+content-type headers, oversize payloads), in waves. The faults, in this order, each while half of the newest wave is
+still in flight and each followed by another wave:
+
+1. ``kill9_extractor``: kill -9 of the extractor, restarted;
+2. ``commit_kill``: the extractor is replaced by one with ``CLINIE_FAULT_KILL_AFTER_COMMIT`` (test-only injection):
+   it exits after N stored notes, between the database commit and the offset commit; fired when that exit is seen;
+3. ``rebalance_join``: a second extractor joins the consumer group (the partitions are rebalanced);
+4. ``kill9_triton``: kill -9 of tritonserver, restarted;
+5. ``rebalance_leave``: the second extractor leaves (SIGTERM) while messages still flow;
+6. ``kill9_postgres``: kill -9 of PostgreSQL's postmaster, restarted;
+7. ``kill9_broker``: kill -9 of Tansu, restarted on the same S3 data (messages and committed offsets survive).
+
+Then it checks:
 
 * lost: messages neither stored (``source_documents``) nor dead-lettered; duplicated: a note stored with more than
   one Provenance, or stored *and* dead-lettered; dead letters without a reason code;
 * stalls: the longest time with messages outstanding and no progress, against ``--stall-limit``;
-* consumer crashes: extractor exits the suite did not cause;
-* canaries: in the extractor's log (DEBUG), tritonserver's log, /metrics, or any dead-letter header;
-* orphans: processes carrying the stack id, the extractor, the postmaster, after the suite stopped everything.
+* consumer crashes: extractor exits the suite did not cause (the injected exit is not one);
+* canaries: in both extractors' logs (DEBUG), tritonserver's log, /metrics, or any dead-letter header;
+* ``token_matrix``: a second FHIR API with JWT auth on, over the stored notes: the security matrix of
+  ``tests/services/fhir_api/security_matrix.py`` (anonymous, expired, wrongly signed, ``alg=none``, wrong-audience,
+  cross-patient x read, search, ``_include``/``_revinclude``, every ``$export`` endpoint), no victim byte anywhere;
+* orphans: processes carrying the stack id (S3 server included), the postmaster, after the suite stopped everything.
 
-Not covered yet (see docs/reliability.md): broker kill -9 (needs Tansu with S3 storage), an injected kill between
-the database commit and the offset commit, a consumer-group rebalance, and the API's token checks.
+The table (stderr) reports every fault as fired or not, every check as ok or failed; ``passed`` is true only when
+every fault fired and every check held.
 """
 
 from __future__ import annotations
@@ -25,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -149,18 +165,25 @@ async def publish(bootstrap: str, topic: str, records: list[tuple[str, bytes, li
         await producer.stop()
 
 
-async def read_dlq(bootstrap: str, topic: str) -> list[tuple[str, dict[str, bytes]]]:
-    from aiokafka import AIOKafkaConsumer
+async def read_dlq(bootstrap: str, topic: str, timeout: float = 120.0) -> list[tuple[str, dict[str, bytes]]]:
+    """Every dead letter up to the end offsets at the time of the call (not: until one fetch comes back empty,
+    which on a loaded machine returned a partial list)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None, max_partition_fetch_bytes=8 << 20)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+                                group_id=None, max_partition_fetch_bytes=8 << 20)
     await consumer.start()
     out = []
     try:
-        while True:
+        partitions = [TopicPartition(topic, 0)]  # the dead-letter topic has one partition (created so below)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout
+        while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
+            if time.monotonic() > deadline:
+                raise TimeoutError("dead-letter topic not read to its end")
             got = await consumer.getmany(timeout_ms=2000, max_records=5000)
-            if not got:
-                break
             for batch in got.values():
                 out += [((r.key or b"").decode(errors="replace"), dict(r.headers)) for r in batch]
     finally:
@@ -184,23 +207,36 @@ def stored_ids(url: str, ids: set[str]) -> dict[str, int] | None:
 
 
 class ExtractorProcess:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log, self.proc = env, log, None  # type: ignore[var-annotated]
-        self.crashes = 0
+    """One ``clinie serve extractor`` process; restarted by :meth:`check` when it exits on its own."""
 
-    def start(self) -> None:
+    def __init__(self, env: dict[str, str], log: Path, name: str = "extractor") -> None:
+        self.env, self.log, self.name = env, log, name
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.crashes = 0
+        self.injected_exits = 0  # exits of the commit-kill injection (FAULT_EXIT_CODE), not crashes
+        self.fault_env: dict[str, str] = {}
+
+    def start(self, fault_env: dict[str, str] | None = None) -> None:
+        self.fault_env = fault_env or {}
         with self.log.open("ab") as fh:
             self.proc = subprocess.Popen([sys.executable, "-m", "services.cli.main", "serve", "extractor"], cwd=REPO,
-                                         env=self.env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+                                         env={**self.env, **self.fault_env}, stdout=fh, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
 
     def check(self) -> None:
+        from services.extractor.app import FAULT_EXIT_CODE
+
         if self.proc is not None and self.proc.poll() is not None:
-            self.crashes += 1
-            self.start()
+            if self.proc.returncode == FAULT_EXIT_CODE and self.fault_env:
+                self.injected_exits += 1
+            else:
+                self.crashes += 1
+            self.start()  # without the injection
 
     def kill9(self) -> None:
         assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
 
     def stop(self) -> None:
@@ -211,6 +247,7 @@ class ExtractorProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        self.proc = None
 
 
 def kill9_postgres(stack: Any) -> None:
@@ -231,10 +268,68 @@ def kill9_postgres(stack: Any) -> None:
     wait_until(lambda: postmaster_pid(stack.postgres.datadir) is not None, 30, what="PostgreSQL back")
 
 
+def token_matrix(stack: Any, work: Path, note_ids: list[str]) -> dict[str, Any]:
+    """The API's security matrix against a real API (JWT auth on) over the notes the extractor stored."""
+    import httpx
+    import psycopg
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from services.stack.api import FhirApiServer
+    from services.stack.postgres import libpq_url
+    from tests.services.fhir_api.security_matrix import (
+        Issuer,
+        Victim,
+        new_private_key,
+        run_matrix,
+        start_victim_export,
+        still_owned,
+    )
+
+    with psycopg.connect(libpq_url(stack.postgres.url)) as conn:
+        rows = conn.execute("SELECT resource_type, id, patient_id FROM fhir_resources WHERE resource_type IN "
+                            "('Condition', 'MedicationStatement') AND source_document_id = ANY(%s) "
+                            "ORDER BY resource_type, id", (note_ids,)).fetchall()
+    if not rows:
+        return {"fired": False, "cells": 0, "failed": [], "why": "no Condition/MedicationStatement stored"}
+    rtype, rid, victim_patient = rows[0]
+    attacker = next((r[2] for r in rows if r[2] != victim_patient), "p-attacker")
+    key = new_private_key()
+    public = load_pem_private_key(key, None).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    issuer = Issuer(key, "clinie-faults", "https://auth.faults.test")
+    api = FhirApiServer(work / "api-auth", stack.postgres.url)
+    api.extra_env.update({"CLINIE_AUTH_ENABLED": "true", "CLINIE_JWT_PUBLIC_KEY": public,
+                          "CLINIE_JWT_AUDIENCE": issuer.audience, "CLINIE_JWT_ISSUER": issuer.issuer,
+                          MARKER_ENV[0]: MARKER_ENV[1]})
+    failed: list[str] = []
+    cells = 0
+    api.start(timeout=300)
+    try:
+        with httpx.Client(base_url=api.url, timeout=60) as client:
+            victim = Victim(victim_patient, rid, resource_type=rtype, markers=(f'"{rid}"',))
+            start_victim_export(client, issuer, victim)
+            for attack, endpoint, problems in run_matrix(client, issuer, victim, attacker):
+                cells += 1
+                failed += [f"{attack}/{endpoint}: {p}" for p in problems]
+            if not still_owned(client, issuer, victim):
+                failed.append("the victim's export job was deleted by a refused request")
+    finally:
+        api.stop()
+    return {"fired": True, "cells": cells, "failed": failed, "victim_type": rtype}
+
+
+MARKER_ENV: list[str] = ["", ""]  # (reaper marker name, this stack's id), set in main()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--notes", type=int, default=500)
     ap.add_argument("--bad", type=int, default=1000)
+    ap.add_argument("--duplicates", type=float, default=0.1, help="share of notes published twice")
+    ap.add_argument("--partitions", type=int, default=2, help="of the input topic (the rebalance moves them)")
+    ap.add_argument("--commit-kill-after", type=int, default=5,
+                    help="the commit-kill extractor exits after this many stored notes")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--stall-limit", type=float, default=180.0, help="longest allowed time without progress (s)")
     ap.add_argument("--timeout", type=float, default=3600.0)
@@ -242,29 +337,42 @@ def main() -> None:
     args = ap.parse_args()
 
     from clinie.storage.db import migrate
-    from services.stack.kafka import create_topics
+    from services.stack.kafka import TansuBroker, create_topics
     from services.stack.local import LocalStack
     from services.stack.ports import free_port
     from services.stack.postgres import postmaster_pid
     from services.stack.reaper import MARKER, marked_processes
+    from services.stack.s3 import S3Server
 
     t0 = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="clinie-faults-"))
     repo = tiny_repository(work)
     run = uuid.uuid4().hex[:6]
-    good = [(f"note-{run}-{i}", good_note(f"note-{run}-{i}"), []) for i in range(args.notes)]
+    Record = tuple[str, bytes, list[tuple[str, bytes]]]
+    good: list[Record] = [(f"note-{run}-{i}", good_note(f"note-{run}-{i}"), []) for i in range(args.notes)]
     bad = bad_messages(args.bad, args.seed)
     bad = [(f"{k}-{run}", p.replace(k.encode(), f"{k}-{run}".encode()), h) for k, p, h in bad]
-    kinds_total = len(good) + len(bad)
-    print(f"[faults] {len(good)} notes, {len(bad)} bad messages; stack in {work}", file=sys.stderr, flush=True)
+    dups = good[:: max(1, round(1 / args.duplicates))] if args.duplicates > 0 else []
+    print(f"[faults] {len(good)} notes (+{len(dups)} published twice), {len(bad)} bad messages; stack in {work}",
+          file=sys.stderr, flush=True)
 
     stack = LocalStack(work, repo)
-    stack.up(timeout=600)
+    MARKER_ENV[:] = [MARKER, stack.stack_id]
+    # the broker on s3:// storage (a local S3 server), so its data and committed offsets survive a kill -9
+    s3 = S3Server(work / "s3")
+    s3.extra_env[MARKER] = stack.stack_id
+    s3.start(timeout=300)
+    s3.create_bucket("tansu")
+    stack.kafka = TansuBroker(work / "kafka", storage=S3Server.storage_url("tansu"), storage_env=s3.env())
+    stack.kafka.extra_env[MARKER] = stack.stack_id
+    fired: dict[str, bool] = {}
     events: list[str] = []
     result: dict[str, Any] = {}
-    extractor: ExtractorProcess | None = None
+    extractors: list[ExtractorProcess] = []
     try:
+        stack.up(timeout=600)
         env = stack.env()
+        bootstrap = env["CLINIE_KAFKA_BOOTSTRAP_SERVERS"]
         topic = f"faults-{run}"
         metrics_port = free_port()
         xenv = {**os.environ, **env, MARKER: stack.stack_id, "PYTHONPATH": str(REPO),
@@ -274,95 +382,171 @@ def main() -> None:
                 "CLINIE_METRICS_PORT": str(metrics_port), "CLINIE_KAFKA_SESSION_TIMEOUT_MS": "6000",
                 "CLINIE_KAFKA_HEARTBEAT_INTERVAL_MS": "1000"}
         migrate(env["CLINIE_DATABASE_URL"])
-        create_topics(env["CLINIE_KAFKA_BOOTSTRAP_SERVERS"], [topic, f"{topic}.dlq"])
+        create_topics(bootstrap, [topic], partitions=args.partitions)
+        create_topics(bootstrap, [f"{topic}.dlq"])
         records = [r for pair in zip(good, bad[: len(good)], strict=False) for r in pair]
         records += good[len(bad):] + bad[len(good):]
-        # publish in five waves; each fault fires once half of what was published is accounted for, and the next
-        # wave follows it, so every kill happens with messages in flight (bad messages drain in bursts)
-        waves = [records[i * len(records) // 5:(i + 1) * len(records) // 5] for i in range(5)]
-        asyncio.run(publish(env["CLINIE_KAFKA_BOOTSTRAP_SERVERS"], topic, waves.pop(0)))
+        third = len(records) // 3  # duplicates: published again a third of the way in, while earlier copies flow
+        records = records[:third] + dups + records[third:]
+        # the faults, in order; each fires once half of the newest wave is accounted for, and the next wave follows
+        # it, so every fault happens with messages in flight and has a wave after it. The rebalance leave is in the
+        # middle, never last, so it always fires before the stream ends.
+        faults = ["kill9_extractor", "commit_kill", "rebalance_join", "kill9_triton", "rebalance_leave",
+                  "kill9_postgres", "kill9_broker"]
+        n_waves = len(faults) + 1
+        waves = [records[i * len(records) // n_waves:(i + 1) * len(records) // n_waves] for i in range(n_waves)]
+        half_wave = len(records) // n_waves // 2
+        asyncio.run(publish(bootstrap, topic, waves.pop(0)))
         published = len(records) - sum(len(w) for w in waves)
-        extractor = ExtractorProcess(xenv, work / "extractor.log")
-        extractor.start()
+        main_x = ExtractorProcess(xenv, work / "extractor.log")
+        second_x = ExtractorProcess({**xenv, "CLINIE_METRICS_PORT": str(free_port())}, work / "extractor2.log",
+                             "extractor-2")
+        extractors += [main_x, second_x]
+        main_x.start()
         good_ids, bad_ids = {k for k, _, _ in good}, {k for k, _, _ in bad}
         all_ids = good_ids | bad_ids
-        faults = ["extractor", "triton", "postgres", "extractor"]
+        kinds_total = len(all_ids)
         last_done, last_change, max_stall, metrics_text = -1, time.monotonic(), 0.0, ""
         done = 0
         dlq: list[tuple[str, dict[str, bytes]]] = []
+        commit_kill_pending = False
         while time.monotonic() - t0 < args.timeout:
-            extractor.check()
+            for x in extractors:
+                if x.proc is not None:
+                    before = x.injected_exits
+                    x.check()
+                    if x.injected_exits > before:
+                        fired["commit_kill"], commit_kill_pending = True, False
+                        events.append(f"{time.monotonic() - t0:.0f}s commit kill: {x.name} exited after "
+                                      f"{args.commit_kill_after} stored notes, before the offset commit")
+                        print(f"[faults] {events[-1]}", file=sys.stderr, flush=True)
+                        last_change = time.monotonic()
             stored = stored_ids(env["CLINIE_DATABASE_URL"], all_ids)
-            dlq = asyncio.run(read_dlq(env["CLINIE_KAFKA_BOOTSTRAP_SERVERS"], f"{topic}.dlq"))
-            if stored is not None:
-                done = len(set(stored) | ({k for k, _ in dlq} & all_ids))
+            try:
+                dlq = asyncio.run(read_dlq(bootstrap, f"{topic}.dlq"))
+            except Exception as exc:  # the broker is restarting
+                print(f"[faults] dead-letter read failed: {type(exc).__name__}", file=sys.stderr, flush=True)
+            if stored is not None:  # monotone: nothing leaves the database or the dead-letter topic
+                done = max(done, len(set(stored) | ({k for k, _ in dlq} & all_ids)))
             now = time.monotonic()
             if done != last_done:
                 last_done, last_change = done, now
                 print(f"[faults] {done}/{kinds_total} accounted for ({now - t0:.0f}s)", file=sys.stderr,
                       flush=True)
-            max_stall = max(max_stall, now - last_change)
-            if done >= kinds_total:
+            if last_done > 0:  # a stall of the running consumer: not the extractor's first start (minutes when loaded)
+                max_stall = max(max_stall, now - last_change)
+            if done >= kinds_total and not waves:
                 break
-            if faults and done >= published - len(records) // 10:  # half of the newest wave still in flight
+            if faults and not commit_kill_pending and done >= published - half_wave:
                 what = faults.pop(0)
-                events.append(f"{now - t0:.0f}s kill -9 {what} at {done}/{kinds_total}")
+                events.append(f"{now - t0:.0f}s {what} at {done}/{kinds_total}")
                 print(f"[faults] {events[-1]}", file=sys.stderr, flush=True)
-                if what == "extractor":
-                    try:
-                        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
-                            metrics_text += r.read().decode()
-                    except OSError:
-                        pass
-                    extractor.kill9()
-                    extractor.start()
-                elif what == "triton":
-                    os.kill(int(stack.triton.pid), signal.SIGKILL)
+                if what == "kill9_extractor":
+                    with contextlib.suppress(OSError), urllib.request.urlopen(
+                            f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+                        metrics_text += r.read().decode()
+                    main_x.kill9()
+                    main_x.start()
+                    fired[what] = True
+                elif what == "commit_kill":  # replaced by one that dies between the two commits (see check())
+                    main_x.kill9()
+                    main_x.start({"CLINIE_FAULT_KILL_AFTER_COMMIT": str(args.commit_kill_after)})
+                    commit_kill_pending = True
+                elif what == "rebalance_join":
+                    second_x.start()
+                    fired[what] = True
+                elif what == "rebalance_leave":
+                    fired[what] = second_x.proc is not None and second_x.proc.poll() is None
+                    second_x.stop()  # SIGTERM: a clean leave of the group
+                elif what == "kill9_triton":
+                    assert stack.triton.pid is not None
+                    os.kill(stack.triton.pid, signal.SIGKILL)
                     time.sleep(2)
                     stack.triton.start(timeout=300)
-                else:
+                    fired[what] = True
+                elif what == "kill9_postgres":
                     kill9_postgres(stack)
+                    fired[what] = True
+                else:  # kill9_broker
+                    stack.kafka.kill9()
+                    time.sleep(1)
+                    stack.kafka.start(timeout=120)
+                    fired[what] = True
                 if waves:
                     wave = waves.pop(0)
-                    asyncio.run(publish(env["CLINIE_KAFKA_BOOTSTRAP_SERVERS"], topic, wave))
+                    asyncio.run(publish(bootstrap, topic, wave))
                     published += len(wave)
                 last_change = time.monotonic()  # the stall clock measures the consumer, not our restart
-            elif not faults and waves:
+            elif not faults and waves and not commit_kill_pending:
                 wave = waves.pop(0)
-                asyncio.run(publish(env["CLINIE_KAFKA_BOOTSTRAP_SERVERS"], topic, wave))
+                asyncio.run(publish(bootstrap, topic, wave))
                 published += len(wave)
             time.sleep(2)
+        stream_end = f"{time.monotonic() - t0:.0f}s"
         stored = stored_ids(env["CLINIE_DATABASE_URL"], all_ids) or {}
         dlq_keys = Counter(k for k, _ in dlq if k in all_ids)
         lost = sorted(all_ids - set(stored) - set(dlq_keys))
         duplicated = sorted({k for k, n in stored.items() if n > 1} | (set(stored) & set(dlq_keys)))
         no_reason = [k for k, h in dlq if k in all_ids and not h.get("clinie-error-code")]
         header_text = b"".join(v for _, h in dlq for v in h.values()).decode(errors="replace")
-        logs = (work / "extractor.log").read_text(errors="replace") + stack.triton.log_tail(100000)
+        xlogs = "".join(x.log.read_text(errors="replace") for x in extractors if x.log.exists())
+        logs = xlogs + stack.triton.log_tail(100000)
         leaked = {c: (c in logs) + (c in header_text) + (c in metrics_text) for c in CANARIES}
-        non_json = sum(1 for line in (work / "extractor.log").read_text(errors="replace").splitlines()
-                       if line.strip() and not line.startswith("{"))
-        result = {"notes": len(good), "bad": len(bad), "stored": len(stored), "dead_lettered": len(dlq_keys),
+        # the rebalance moved work: messages the second extractor stored or dead-lettered while it was a member
+        second_handled = sum(1 for line in second_x.log.read_text(errors="replace").splitlines()
+                             if '"note stored"' in line or '"dead-lettered"' in line) if second_x.log.exists() else 0
+        non_json = sum(1 for line in xlogs.splitlines() if line.strip() and not line.startswith("{"))
+        for x in extractors:
+            x.stop()
+        matrix = token_matrix(stack, work, sorted(good_ids))
+        fired["token_matrix"] = bool(matrix["fired"])
+        result = {"notes": len(good), "bad": len(bad), "duplicates_published": len(dups),
+                  "stored": len(stored), "dead_lettered": len(dlq_keys),
                   "lost": len(lost), "duplicated": len(duplicated), "dlq_duplicates": sum(
                       n - 1 for n in dlq_keys.values()), "dead_letters_without_reason": len(no_reason),
                   "max_stall_s": round(max_stall, 1), "stall_limit_s": args.stall_limit,
-                  "consumer_crashes": extractor.crashes, "leaked_canaries": sum(leaked.values()),
+                  "consumer_crashes": sum(x.crashes for x in extractors), "leaked_canaries": sum(leaked.values()),
                   "non_json_log_lines": non_json, "bad_stored": len(bad_ids & set(stored)),
-                  "events": events, "seconds": round(time.monotonic() - t0, 1), "lost_ids": lost[:20]}
+                  "second_extractor_messages": second_handled,
+                  "token_matrix_cells": matrix["cells"], "token_matrix_failures": len(matrix["failed"]),
+                  "token_matrix_failed": matrix["failed"][:20], "token_matrix_note": matrix.get("why", ""),
+                  "events": events, "stream_end": stream_end, "lost_ids": lost[:20]}
     finally:
-        if extractor is not None:
-            extractor.stop()
+        for x in extractors:
+            x.stop()
         stack.down()
+        s3.stop()
     time.sleep(2)
     result["orphans"] = len(list(marked_processes(stack.stack_id))) + int(
         postmaster_pid(stack.postgres.datadir) is not None)
-    result["passed"] = (result.get("lost") == 0 and result.get("duplicated") == 0
-                        and result.get("max_stall_s", 1e9) <= args.stall_limit and result.get("consumer_crashes") == 0
-                        and result.get("leaked_canaries") == 0 and result["orphans"] == 0
-                        and result.get("dead_letters_without_reason") == 0)
+    wanted = ["kill9_extractor", "commit_kill", "rebalance_join", "rebalance_leave", "kill9_triton", "kill9_postgres",
+              "kill9_broker", "token_matrix"]
+    result["faults"] = {f: bool(fired.get(f)) for f in wanted}
+    result["seconds"] = round(time.monotonic() - t0, 1)
+    checks = {"all faults fired": all(result["faults"].values()),
+              "lost": result.get("lost") == 0, "duplicated": result.get("duplicated") == 0,
+              "dead letters without reason": result.get("dead_letters_without_reason") == 0,
+              "stall": result.get("max_stall_s", 1e9) <= args.stall_limit,
+              "consumer crashes": result.get("consumer_crashes") == 0,
+              "leaked canaries": result.get("leaked_canaries") == 0,
+              "non-JSON log lines": result.get("non_json_log_lines") == 0,
+              "token matrix": result.get("token_matrix_failures", 1) == 0 and result.get("token_matrix_cells", 0) > 0,
+              "orphans": result["orphans"] == 0}
+    result["checks"] = checks
+    result["passed"] = all(checks.values())
+    print(table(result), file=sys.stderr)
     print(json.dumps(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def table(result: dict[str, Any]) -> str:
+    """The pass/fail table (Markdown): every fault fired or not, every check held or not."""
+    lines = ["| item | result |", "| --- | --- |"]
+    lines += [f"| fault: {f} | {'fired' if ok else 'NOT FIRED'} |" for f, ok in result["faults"].items()]
+    lines += [f"| check: {c} | {'ok' if ok else 'FAILED'} |" for c, ok in result["checks"].items()]
+    lines.append(f"| **passed** | **{str(result['passed']).lower()}** |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -50,6 +51,8 @@ DLQ_HEADERS = ("clinie-error-code", "clinie-error-reason", "clinie-error-message
                "clinie-source-partition", "clinie-source-offset", "clinie-failed-at")
 #: extra headers on a truncated dead-letter copy
 TRUNCATED_HEADERS = ("clinie-truncated", "clinie-original-bytes", "clinie-original-sha256")
+#: exit status of the injected kill (``fault_kill_after_commit``), so a test can tell it from a crash
+FAULT_EXIT_CODE = 86
 _TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
 
 #: the text of the ``clinie-error-message`` header: fixed per code (error messages may quote the payload)
@@ -346,10 +349,22 @@ class ExtractorService:
         except ShuttingDown:
             log.info("stopping: dead letter not written, message left uncommitted", extra=ids)
             return False
+        self._maybe_inject_kill(ids)  # test only: between the database commit and the offset commit (_settle)
         self.processed += 1
         self.metrics.notes.labels("stored").inc()
         self._update_lag(msg)
         return True
+
+    def _maybe_inject_kill(self, ids: dict[str, object]) -> None:
+        """Fault injection (test only, ``fault_kill_after_commit``): die between the database commit and the offset
+        commit of the Nth stored note, as a kill -9 would: no ack, no clean-up, no broker leave."""
+        n = self.settings.fault_kill_after_commit
+        if n and self.processed + 1 >= n:
+            log.warning("fault injection: exiting after the database commit, before the offset commit",
+                        extra={**ids, "stored_in_this_process": self.processed + 1})
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            os._exit(FAULT_EXIT_CODE)
 
     async def _dead_letter(self, msg: KafkaMessage, payload: bytes, err: ClinieError, ids: dict[str, object]) -> None:
         """Write the payload to the dead-letter topic. Never blocks on size: a payload the producer or the broker

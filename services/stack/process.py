@@ -203,6 +203,18 @@ class ManagedProcess(StartStop):
         self.stop()
         self.start(timeout)
 
+    def kill9(self) -> None:
+        """SIGKILL the process group at once, reap it and forget it (fault tests: ``start()`` launches again)."""
+        proc = self._proc
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        self._proc = None
+        self._close_log()
+        logger.info("%s killed with SIGKILL", self.name)
+
     def detach(self) -> None:
         """Forget the process without stopping it (it keeps running, e.g. for ``clinie stack up``)."""
         self._proc = None
