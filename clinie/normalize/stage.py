@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from clinie.document import Document, Entity
 from clinie.normalize.drugs import DRUGBANK_SYSTEM, normalize_drug
-from clinie.normalize.icd import Candidate, IcdIndex, default_index
+from clinie.normalize.icd import Candidate, IcdIndex, default_index, icd_display, lateral_variant
 from clinie.normalize.terminology import Terminology
 from clinie.normalize.text import fold
 from clinie.normalize.unii import UNII_SYSTEM, unii_codes
@@ -31,6 +31,37 @@ _SITE = re.compile(
 )
 
 
+_SIDE = re.compile(r"\b(right|left)\b", re.IGNORECASE)
+
+
+def _line(doc: Document, e: Entity) -> tuple[int, str]:
+    start = doc.text.rfind("\n", 0, e.start) + 1
+    end = doc.text.find("\n", e.end)
+    return start, doc.text[start : end if end >= 0 else len(doc.text)]
+
+
+def _sentence(doc: Document, e: Entity) -> tuple[int, str]:
+    start = max(doc.text.rfind(c, 0, e.start) for c in ".!?;\n") + 1
+    ends = [i for i in (doc.text.find(c, e.end) for c in ".!?;\n") if i >= 0]
+    return start, doc.text[start : min(ends) if ends else len(doc.text)]
+
+
+def side_of(doc: Document, e: Entity) -> str | None:
+    """"right"/"left" for a mention: said in the mention, else the only side its sentence names, else the nearest
+    side before it in the sentence; None when the sentence names none."""
+    said = {m.group(1).lower() for m in _SIDE.finditer(doc.span_text(e))}
+    if len(said) == 1:
+        return said.pop()
+    if said:
+        return None
+    start, sent = _sentence(doc, e)
+    found = [(m.start() + start, m.group(1).lower()) for m in _SIDE.finditer(sent)]
+    if len({side for _, side in found}) == 1:
+        return found[0][1]
+    before = [side for pos, side in found if pos < e.start]
+    return before[-1] if before else None
+
+
 @dataclass(frozen=True, slots=True)
 class NormResult:
     codes: tuple[str, ...] = ()
@@ -41,8 +72,9 @@ class NormResult:
 
 class Normalizer:
     def __init__(self, index: IcdIndex | None = None, *, threshold: float = DEFAULT_THRESHOLD,
-                 use_site: bool = True, terminology: Terminology | None = None) -> None:
+                 use_site: bool = True, use_laterality: bool = True, terminology: Terminology | None = None) -> None:
         self.index = index if index is not None else default_index()
+        self.use_laterality = use_laterality
         self.threshold = threshold
         self.use_site = use_site
         self.terminology = terminology
@@ -84,6 +116,11 @@ class Normalizer:
             sited = self._sited(doc, e)
             if sited is not None and sited.source in ("curated", "vocab"):
                 cand = sited
+        if self.use_laterality and cand is not None and (side := side_of(doc, e)) is not None:
+            lateral = lateral_variant(cand.code, side)
+            if lateral is not None:
+                cand = Candidate(lateral, self.index.displays.get(lateral) or icd_display(lateral), cand.score,
+                                 cand.source)
         return cand
 
     def predict(self, doc: Document) -> dict[str, NormResult]:
