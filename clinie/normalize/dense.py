@@ -32,9 +32,9 @@ COMMON_CHAPTERS = frozenset("EGIJKLMNR")
 Scope = Literal["common", "all"]
 # re-ranking weights and top-k, chosen on aci-notes-dev (docs/normalization.md)
 TOP_K = 20
-W_MENTION = 0.6
-W_CONTEXT = 0.15
-W_LEXICAL = 0.25
+W_MENTION = 0.0
+W_CONTEXT = 0.1
+W_LEXICAL = 0.3
 
 
 def encoder_version() -> str:
@@ -133,6 +133,7 @@ class DenseIndex:
     terms: np.ndarray  # (n,) str
     meta: dict[str, object]
     encoder: Encoder | None = None
+    weights: tuple[float, float, float] = (W_MENTION, W_CONTEXT, W_LEXICAL)
     _row_map: dict[str, np.ndarray] | None = None
 
     @classmethod
@@ -153,7 +154,7 @@ class DenseIndex:
     def save(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as fh:
-            np.savez(fh, embeddings=self.embeddings, codes=self.codes, terms=self.terms,
+            np.savez_compressed(fh, embeddings=self.embeddings.astype(np.float16), codes=self.codes, terms=self.terms,
                      meta=np.array(json.dumps(self.meta)))
 
     @classmethod
@@ -210,7 +211,7 @@ class Ranked:
 
 
 def rerank(dense: DenseIndex, index: IcdIndex, mention: str, context: str, *, k: int = TOP_K,
-           weights: tuple[float, float, float] = (W_MENTION, W_CONTEXT, W_LEXICAL)) -> list[Ranked]:
+           weights: tuple[float, float, float] | None = None) -> list[Ranked]:
     """Dense (mention) + lexical candidates, re-ranked by ``w_m·cos(mention, code) + w_c·cos(context, code) +
     w_l·lexical Dice``; best first."""
     from clinie.normalize.text import keys
@@ -224,7 +225,7 @@ def rerank(dense: DenseIndex, index: IcdIndex, mention: str, context: str, *, k:
     lex = {c.code: c.score / 0.85 for c in index.lexical_top(mention, k)}
     cands: dict[str, None] = {c: None for c, _, _ in dense.search(qv, k)}
     cands.update({c: None for c in lex})
-    wm, wc, wl = weights
+    wm, wc, wl = weights if weights is not None else dense.weights
     out = []
     for code in cands:
         display = index.displays.get(code, "")
