@@ -201,6 +201,8 @@ def terminology_build(
     from clinie.normalize.terminology import Terminology, TerminologyFileError
     from clinie.normalize.unii import version as unii_version
 
+    if dense and dense_scope not in ("common", "all"):
+        raise typer.BadParameter("--dense-scope is common or all")
     out.parent.mkdir(parents=True, exist_ok=True)
     index = IcdIndex.build()
     index.save(out)
@@ -219,8 +221,6 @@ def terminology_build(
     if dense:
         from clinie.normalize.dense import DenseIndex
 
-        if dense_scope not in ("common", "all"):
-            raise typer.BadParameter("--dense-scope is common or all")
         dense_index = DenseIndex.build("common" if dense_scope == "common" else "all", threads=threads)
         dense_index.save(dense_out)
         report["dense_index"] = str(dense_out)
