@@ -45,10 +45,24 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--errors", action="store_true")
+    ap.add_argument("--dense", type=Path, help="dense index (clinie terminology build --dense): dense retrieval on")
+    ap.add_argument("--dense-weights", default=None, help="w_mention,w_context,w_lexical")
+    ap.add_argument("--dense-threshold", type=float, default=None)
     args = ap.parse_args()
     gold = read_documents(args.gold)
     index = default_index()
-    norm = Normalizer(index) if args.threshold is None else Normalizer(index, threshold=args.threshold)
+    kw: dict[str, object] = {} if args.threshold is None else {"threshold": args.threshold}
+    if args.dense is not None:
+        from clinie.normalize.dense import DenseIndex
+
+        dense = DenseIndex.load(args.dense)
+        if args.dense_weights:
+            wm, wc, wl = (float(x) for x in args.dense_weights.split(","))
+            dense.weights = (wm, wc, wl)
+        kw["dense"] = dense
+        if args.dense_threshold is not None:
+            kw["dense_threshold"] = args.dense_threshold
+    norm = Normalizer(index, **kw)  # type: ignore[arg-type]
     tagger = AssertionTagger(negation=True)
     preds = [norm(tagger(strip(d))) for d in gold]
     out = {"clinie": summary(score(gold, preds)),

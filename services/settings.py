@@ -70,6 +70,9 @@ class ExtractorSettings(ServiceSettings):
     terminology_index: Path | None = Field(
         default=None, description="RxNorm / SNOMED CT index made by `clinie terminology build --rxnorm/--snomed` "
         "from your licensed release files (adds their codes; none by default).")
+    dense_index: Path | None = Field(
+        default=None, description="Dense ICD-10-CM index made by `clinie terminology build --dense` "
+        "(terminology/icd10cm-dense-v1.npz): dense + lexical retrieval re-ranked with the sentence; off by default.")
     # inference
     backend: Literal["triton", "torch"] = "triton"
     triton_url: str = Field(default="127.0.0.1:8000",

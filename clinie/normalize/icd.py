@@ -45,8 +45,15 @@ class Candidate:
         return f"{ICD10CM_SYSTEM}|{self.code}"
 
 
+_ENCOUNTER = re.compile(r",?\s*(initial encounter|subsequent encounter|sequela)\b.*$", re.IGNORECASE)
+_SIDE_WORDS = ("right", "left")
+
+
 def _simplify(term: str) -> str:
-    t = re.sub(r"\s*\([^)]*\)", "", term)
+    # the 7th character (initial/subsequent encounter, sequela) is dropped from the term, so the three codes share
+    # one key and the initial encounter ("A", sorted first) wins: a visit note names the injury, not the encounter
+    t = _ENCOUNTER.sub("", term)
+    t = re.sub(r"\s*\([^)]*\)", "", t)
     t = re.sub(r",?\s*(unspecified|not elsewhere classified|NOS)\b", "", t, flags=re.IGNORECASE)
     t = re.sub(r"^\s*unspecified\s+", "", t, flags=re.IGNORECASE)
     t = re.sub(r"\bof unspecified (site|side|part|type)\b", "", t, flags=re.IGNORECASE)
@@ -201,35 +208,72 @@ class IcdIndex:
         return postings
 
     def lexical(self, text: str) -> Candidate | None:
+        top = self.lexical_top(text, 1)
+        return top[0] if top else None
+
+    def lexical_top(self, text: str, k: int = 20) -> list[Candidate]:
+        """The ``k`` best codes by IDF-weighted Dice overlap of the words (score = 0.85 × Dice), best first."""
         if self._postings is None:
             self._postings = self._build_postings()
         all_keys = list(keys(text))
         if not all_keys:  # nothing but punctuation
-            return None
+            return []
         key = all_keys[-1]
         words = {singular(w) for w in key.split()}
         wq = sum(self._idf.get(w, self._default_idf) for w in words)
         if not words or wq <= 0:
-            return None
+            return []
         overlap: dict[tuple[int, str], float] = defaultdict(float)
         for w in words:
             for item in self._postings.get(w, ()):
                 overlap[item] += self._idf[w]
-        best: tuple[float, int, str] | None = None
+        scored: list[tuple[float, int, str]] = []
         for (tier, term), ov in overlap.items():
-            dice = 2 * ov / (wq + self._term_weight[tier, term])
-            cand = (dice, -tier, term)
-            if best is None or cand > best:
-                best = cand
-        if best is None:
-            return None
-        dice, neg_tier, term = best
-        return self._cand(self.tiers[-neg_tier][term][0], FUZZY_WEIGHT * dice, "lexical")
+            scored.append((2 * ov / (wq + self._term_weight[tier, term]), -tier, term))
+        scored.sort(reverse=True)
+        out: list[Candidate] = []
+        seen: set[str] = set()
+        for dice, neg_tier, term in scored:
+            code = self.tiers[-neg_tier][term][0]
+            if code not in seen:
+                seen.add(code)
+                out.append(self._cand(code, FUZZY_WEIGHT * dice, "lexical"))
+                if len(out) >= k:
+                    break
+        return out
 
 
 @lru_cache(maxsize=1)
 def default_index() -> IcdIndex:
     return IcdIndex.build()
+
+
+@lru_cache(maxsize=4096)
+def lateral_variant(code: str, side: str) -> str | None:
+    """The sibling of an unspecified-side code for ``side`` ("right"/"left"): the code whose description is this
+    one's with one "unspecified" replaced by the side ("M25.569" Pain in unspecified knee, left -> "M25.562");
+    None when ``code`` names no unspecified side or has no such sibling. The 7th character is kept."""
+    from collections import Counter
+
+    import simple_icd_10_cm as icd
+
+    if side not in _SIDE_WORDS or not icd.is_valid_item(code):
+        return None
+    base, seventh = (code[:-1], code[-1]) if len(code.replace(".", "")) == 7 else (code, "")
+    if not icd.is_valid_item(base):
+        return None
+    words = Counter(fold(_ENCOUNTER.sub("", icd.get_description(code))).split())
+    if "unspecified" not in words:
+        return None
+    parent = icd.get_parent(base)
+    for sib in icd.get_children(parent) if parent else []:
+        full = f"{sib}{seventh}"
+        if full == code or not icd.is_valid_item(full):
+            continue
+        other = Counter(fold(_ENCOUNTER.sub("", icd.get_description(full))).split())
+        if words - other == Counter({"unspecified": 1}) and other - words == Counter({side: 1}):
+            return full
+    return None
 
 
 @lru_cache(maxsize=4096)

@@ -15,20 +15,53 @@ import re
 from dataclasses import dataclass, replace
 
 from clinie.document import Document, Entity
+from clinie.normalize.dense import DenseIndex, rerank
 from clinie.normalize.drugs import DRUGBANK_SYSTEM, normalize_drug
-from clinie.normalize.icd import Candidate, IcdIndex, default_index
+from clinie.normalize.icd import Candidate, IcdIndex, default_index, icd_display, lateral_variant
 from clinie.normalize.terminology import Terminology
 from clinie.normalize.text import fold
 from clinie.normalize.unii import UNII_SYSTEM, unii_codes
 
 CONDITION_LABELS = ("Problem", "Reason", "ADE")
 DEFAULT_THRESHOLD = 0.5
+DENSE_THRESHOLD = 0.5  # on the re-ranked score (weights normalised to sum 1), chosen on aci-notes-dev
 _SITED = frozenset({"pain", "swelling", "tenderness", "effusion", "instability", "stiffness", "edema"})
 _SITE = re.compile(
     r"\b(?:(right|left|bilateral|low|lower)\s+)?(knee|shoulder|hip|ankle|wrist|elbow|foot|hand|leg|arm|neck|back|chest|"
     r"abdomen|abdominal|head|throat|ear|eye|sinus|calf)\b",
     re.IGNORECASE,
 )
+
+
+_SIDE = re.compile(r"\b(right|left)\b", re.IGNORECASE)
+
+
+def _line(doc: Document, e: Entity) -> tuple[int, str]:
+    start = doc.text.rfind("\n", 0, e.start) + 1
+    end = doc.text.find("\n", e.end)
+    return start, doc.text[start : end if end >= 0 else len(doc.text)]
+
+
+def _sentence(doc: Document, e: Entity) -> tuple[int, str]:
+    start = max(doc.text.rfind(c, 0, e.start) for c in ".!?;\n") + 1
+    ends = [i for i in (doc.text.find(c, e.end) for c in ".!?;\n") if i >= 0]
+    return start, doc.text[start : min(ends) if ends else len(doc.text)]
+
+
+def side_of(doc: Document, e: Entity) -> str | None:
+    """"right"/"left" for a mention: said in the mention, else the only side its sentence names, else the nearest
+    side before it in the sentence; None when the sentence names none."""
+    said = {m.group(1).lower() for m in _SIDE.finditer(doc.span_text(e))}
+    if len(said) == 1:
+        return said.pop()
+    if said:
+        return None
+    start, sent = _sentence(doc, e)
+    found = [(m.start() + start, m.group(1).lower()) for m in _SIDE.finditer(sent)]
+    if len({side for _, side in found}) == 1:
+        return found[0][1]
+    before = [side for pos, side in found if pos < e.start]
+    return before[-1] if before else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +74,12 @@ class NormResult:
 
 class Normalizer:
     def __init__(self, index: IcdIndex | None = None, *, threshold: float = DEFAULT_THRESHOLD,
-                 use_site: bool = True, terminology: Terminology | None = None) -> None:
+                 use_site: bool = True, use_laterality: bool = True, terminology: Terminology | None = None,
+                 dense: DenseIndex | None = None, dense_threshold: float = DENSE_THRESHOLD) -> None:
         self.index = index if index is not None else default_index()
+        self.dense = dense
+        self.dense_threshold = dense_threshold
+        self.use_laterality = use_laterality
         self.threshold = threshold
         self.use_site = use_site
         self.terminology = terminology
@@ -55,6 +92,8 @@ class Normalizer:
         from clinie.normalize.unii import version as unii_version
 
         out = {"icd-10-cm": self.index.version, "drugs": dictionary_version()}
+        if self.dense is not None:
+            out["dense"] = self.dense.version
         if (unii := unii_version()) is not None:
             out["unii"] = unii
         if self.terminology is not None:
@@ -77,13 +116,38 @@ class Normalizer:
             return None
         return self.index.exact(f"{site} {words[-1]}")
 
+    def _retrieve(self, doc: Document, e: Entity) -> Candidate | None:
+        """Dense + lexical candidates re-ranked with the mention's sentence (``clinie.normalize.dense.rerank``); the
+        score is put on the scale of ``threshold`` so that one threshold applies (below ``dense_threshold`` the
+        mention stays text-only)."""
+        assert self.dense is not None
+        _, sentence = _sentence(doc, e)
+        ranked = rerank(self.dense, self.index, doc.span_text(e), " ".join(sentence.split()))
+        if not ranked:
+            return None
+        best = ranked[0]
+        total = sum(self.dense.weights)
+        score = best.score / total if total else 0.0
+        if score < self.dense_threshold:
+            return None
+        code = best.code
+        return Candidate(code, self.index.displays.get(code) or icd_display(code), round(max(score, self.threshold),
+                                                                                        4), "dense")
+
     def link_condition(self, doc: Document, e: Entity) -> Candidate | None:
         text = doc.span_text(e)
-        cand = self.index.link(text, ade=e.label == "ADE")
+        cand = self.index.exact(text, ade=e.label == "ADE")
+        if cand is None:
+            cand = self._retrieve(doc, e) if self.dense is not None else self.index.lexical(text)
         if self.use_site:
             sited = self._sited(doc, e)
             if sited is not None and sited.source in ("curated", "vocab"):
                 cand = sited
+        if self.use_laterality and cand is not None and (side := side_of(doc, e)) is not None:
+            lateral = lateral_variant(cand.code, side)
+            if lateral is not None:
+                cand = Candidate(lateral, self.index.displays.get(lateral) or icd_display(lateral), cand.score,
+                                 cand.source)
         return cand
 
     def predict(self, doc: Document) -> dict[str, NormResult]:

@@ -37,6 +37,28 @@ def version() -> str | None:
 
 
 @lru_cache(maxsize=1)
+def brand_names() -> dict[str, str]:
+    """Brand name (type ``bn``, upper case) -> the list's Display Name ("KEFLEX" -> "CEPHALEXIN"); empty without
+    the package. Names that the list gives several substances are dropped."""
+    out: dict[str, str] = {}
+    clash: set[str] = set()
+    if not available():
+        return out
+    path = resources.files(PACKAGE).joinpath("data/UNII_Names.txt")
+    with resources.as_file(path) as p, open(p, encoding="utf-8", errors="replace") as fh:
+        next(fh, None)
+        for line in fh:
+            cols = line.rstrip("\n").split("\t")
+            if len(cols) == 4 and cols[1] == "bn":
+                name = " ".join(cols[0].split())
+                if out.setdefault(name, cols[3]) != cols[3]:
+                    clash.add(name)
+    for name in clash:
+        del out[name]
+    return out
+
+
+@lru_cache(maxsize=1)
 def _tables() -> tuple[dict[str, Unii], dict[str, str]]:
     by_name: dict[str, Unii] = {}
     display: dict[str, str] = {}

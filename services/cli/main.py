@@ -186,6 +186,13 @@ def terminology_build(
                                                 exists=True)] = None,
     terminology_out: Annotated[Path, typer.Option(help="RxNorm / SNOMED CT index to write (with --rxnorm/--snomed).")]
     = Path("terminology/licensed.json.gz"),
+    dense: Annotated[bool, typer.Option(help="Also embed the ICD-10-CM terms with the packaged MiniLM encoder "
+                                             "(dense retrieval; minutes on CPU).")] = False,
+    dense_out: Annotated[Path, typer.Option(help="Dense index to write (with --dense).")]
+    = Path("terminology/icd10cm-dense-v1.npz"),
+    dense_scope: Annotated[str, typer.Option(help="common (visit-note chapters, ~17k terms) or all (~83k terms).")]
+    = "common",
+    threads: Annotated[int, typer.Option(help="Torch CPU threads for --dense.")] = 2,
 ) -> None:
     """Build the ICD-10-CM term index offline from the packaged data, and with --rxnorm/--snomed the index of your
     licensed RxNorm / SNOMED CT release files; prints the terminology versions."""
@@ -194,6 +201,8 @@ def terminology_build(
     from clinie.normalize.terminology import Terminology, TerminologyFileError
     from clinie.normalize.unii import version as unii_version
 
+    if dense and dense_scope not in ("common", "all"):
+        raise typer.BadParameter("--dense-scope is common or all")
     out.parent.mkdir(parents=True, exist_ok=True)
     index = IcdIndex.build()
     index.save(out)
@@ -209,6 +218,13 @@ def terminology_build(
         report["terminology_index"] = str(terminology_out)
         report["licensed"] = {i.system: {"version": i.version, "codes": len(i.displays), "terms": len(i.terms)}
                               for i in (licensed.rxnorm, licensed.snomed) if i is not None}
+    if dense:
+        from clinie.normalize.dense import DenseIndex
+
+        dense_index = DenseIndex.build("common" if dense_scope == "common" else "all", threads=threads)
+        dense_index.save(dense_out)
+        report["dense_index"] = str(dense_out)
+        report["dense"] = dense_index.meta
     typer.echo(json.dumps(report))
 
 

@@ -27,7 +27,8 @@ def build_backend(settings: ExtractorSettings) -> tuple[InferenceBackend, Annota
         vdir = version_dir(settings.model_repository, settings.model_name, settings.model_version or None)
         torch_backend = TorchBackend.from_dir(vdir, model_version=f"{settings.model_name}/{vdir.name}")
         return torch_backend, Annotator(torch_backend, torch_backend.tokenizer, torch_backend.net.config,
-                                        stages=default_stages(terminology_path=settings.terminology_index)), \
+                                        stages=default_stages(terminology_path=settings.terminology_index,
+                                                                      dense_path=settings.dense_index)), \
             torch_backend.model_version
     _, schema, _ = load_model_spec(version_dir(settings.model_repository, settings.model_name,
                                                settings.model_version or None))
@@ -44,7 +45,8 @@ def build_backend(settings: ExtractorSettings) -> tuple[InferenceBackend, Annota
     triton.schema = served_schema
     model_version = f"{settings.model_name}/{served}"
     triton.model_version = model_version
-    stages = default_stages(terminology_path=settings.terminology_index)
+    stages = default_stages(terminology_path=settings.terminology_index,
+                                                                      dense_path=settings.dense_index)
     return triton, Annotator(triton, tokenizer, config, stages=stages), model_version
 
 
