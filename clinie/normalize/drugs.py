@@ -111,9 +111,19 @@ def _tables() -> tuple[dict[str, str], dict[str, str], dict[str, list[str]], dic
 
 def drugbank_display(drugbank_id: str) -> str | None:
     """The dictionary's canonical (lower-case) name of a DrugBank id."""
-    return next((name for name, i in _tables()[3].items() if i == drugbank_id), None)
+    return _drugbank_names().get(drugbank_id)
 
 
+@lru_cache(maxsize=1)
+def _drugbank_names() -> dict[str, str]:
+    """DrugBank id -> the first dictionary name that carries it (the order of the dictionary, as before)."""
+    names: dict[str, str] = {}
+    for name, i in _tables()[3].items():
+        names.setdefault(i, name)
+    return names
+
+
+@lru_cache(maxsize=1)
 def dictionary_version() -> str:
     return f"drug-named-entity-recognition {metadata.version('drug-named-entity-recognition')}"
 

@@ -29,6 +29,7 @@ def available() -> bool:
     return util.find_spec(PACKAGE) is not None
 
 
+@lru_cache(maxsize=1)
 def version() -> str | None:
     """The version of the UNII Names list: that of the package that ships it (the file carries no date)."""
     if not available():

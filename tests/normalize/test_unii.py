@@ -44,9 +44,11 @@ def test_stage_puts_unii_first_then_drugbank() -> None:
 @pytest.fixture()
 def without_package(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     unii._tables.cache_clear()
+    unii.version.cache_clear()
     monkeypatch.setattr(unii, "available", lambda: False)
     yield
     unii._tables.cache_clear()
+    unii.version.cache_clear()
 
 
 def test_normalisation_degrades_without_the_package(without_package: None) -> None:
