@@ -16,8 +16,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import TopicPartition
 from sqlalchemy import func, select
 
 from clinie.storage.db import make_engine
@@ -26,6 +24,7 @@ from services.extractor.app import FAULT_EXIT_CODE
 from services.stack.kafka import TansuBroker, acreate_topics
 from services.stack.ports import free_port
 from services.stack.triton import TritonServer
+from tests.services.stack.kafka_client import committed
 
 from .conftest import NOTE, docref
 from .test_integration import publish
@@ -49,15 +48,6 @@ def stored(database: str, ids: list[str]) -> tuple[dict[str, int], dict[str, int
     finally:
         engine.dispose()
     return {str(k): int(n) for k, n in docs}, {str(k): int(n) for k, n in provs}
-
-
-async def committed(bootstrap: str, topic: str, group: str) -> int | None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        return await consumer.committed(TopicPartition(topic, 0))
-    finally:
-        await consumer.stop()
 
 
 def extractor(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

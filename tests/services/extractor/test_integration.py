@@ -20,6 +20,7 @@ from services.extractor.main import build_service
 from services.settings import ExtractorSettings
 from services.stack.kafka import TansuBroker, acreate_topics
 from services.stack.triton import TritonServer
+from tests.services.stack.kafka_client import committed
 
 from .conftest import NOTE, docref
 
@@ -341,15 +342,7 @@ async def test_note_that_times_out_is_dead_lettered_after_bounded_attempts(  # t
 
 async def committed_offset(s: ExtractorSettings) -> int:
     """The consumer group's committed position on partition 0 of the input topic (0 when none)."""
-    from aiokafka import TopicPartition
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka_bootstrap_servers, group_id=s.consumer_group,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        return await consumer.committed(TopicPartition(s.input_topic, 0)) or 0
-    finally:
-        await consumer.stop()
+    return await committed(s.kafka_bootstrap_servers, s.input_topic, s.consumer_group) or 0
 
 
 def stored(database: str, ids: list[str]) -> set[str]:
@@ -397,15 +390,15 @@ async def test_kill_mid_batch_then_restart_stores_every_note_exactly_once(  # ty
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
     at_kill = stored(database, ids)
-    committed = await committed_offset(s)
+    offset = await committed_offset(s)
     assert len(at_kill) < len(ids), "killed before the end"
-    assert set(ids[:committed]) <= at_kill, "an offset was committed before its note was stored"
+    assert set(ids[:offset]) <= at_kill, "an offset was committed before its note was stored"
 
     service = build_service(s)
     broker = service.create_broker()
     await broker.start()
     try:
-        await wait_for(service, len(ids) - committed, timeout=240)
+        await wait_for(service, len(ids) - offset, timeout=240)
     finally:
         await service.shutdown()
         await broker.stop()

@@ -12,6 +12,7 @@ from aiokafka.structs import TopicPartition
 
 from services.stack.kafka import TansuBroker, acreate_topics, tansu_available
 from services.stack.s3 import S3Server, s3_server_available
+from tests.services.stack.kafka_client import committed
 
 pytestmark = [
     pytest.mark.integration,
@@ -72,15 +73,6 @@ async def _read_all(bootstrap: str) -> list[bytes]:
     return out
 
 
-async def _committed(bootstrap: str) -> int | None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        return await consumer.committed(TopicPartition(TOPIC, 0))
-    finally:
-        await consumer.stop()
-
-
 async def test_messages_and_committed_offset_survive_kill9(tmp_path: Path, s3: S3Server) -> None:
     broker = TansuBroker(tmp_path / "kafka", storage=S3Server.storage_url(BUCKET), storage_env=s3.env())
     with broker:
@@ -89,7 +81,7 @@ async def test_messages_and_committed_offset_survive_kill9(tmp_path: Path, s3: S
         values = [f"m{i}".encode() for i in range(10)]
         await _produce(bootstrap, values)
         assert await _consume_and_commit(bootstrap, 4) == values[:4]
-        assert await _committed(bootstrap) == 4
+        assert await committed(bootstrap, TOPIC, GROUP) == 4
 
         port, pid = broker.port, broker.pid
         broker.kill9()
@@ -98,6 +90,6 @@ async def test_messages_and_committed_offset_survive_kill9(tmp_path: Path, s3: S
         assert broker.port == port and broker.pid != pid
 
         assert await _read_all(bootstrap) == values  # the topic and every message
-        assert await _committed(bootstrap) == 4  # the group's offset
+        assert await committed(bootstrap, TOPIC, GROUP) == 4  # the group's offset
         assert await _consume_and_commit(bootstrap, 6) == values[4:]  # the group resumes after it
         await acreate_topics(bootstrap, [TOPIC])  # still exists: nothing to create
