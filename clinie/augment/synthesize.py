@@ -150,8 +150,27 @@ class Writer:
             name = name[0].upper() + name[1:]
         return self.b.ent(name, "Drug", ingredient=info.ingredient)
 
-    def drug_class(self, cls: DrugClass) -> int:
-        return self.b.ent(cls.text, "Drug", ingredient=cls.ingredient)
+    def drug_class(self, cls: DrugClass, *, route: bool = False) -> int:
+        """A drug class ("steroids", "an antibiotic": the article stays outside the span); with ``route``, a route
+        written before it where the class allows one ("oral steroids", "an IV antibiotic", "IV fluids"), linked
+        as Route-Drug."""
+        article, _, name = cls.text.partition(" ") if cls.text.startswith(("a ", "an ")) else ("", "", cls.text)
+        prefix = self.route_prefix(self.pick(cls.routes)) if route and cls.routes else None
+        if article:
+            vowel = prefix is not None and (prefix[0].lower() in "aeiou" or prefix.startswith("IV"))
+            self.t("an " if vowel else f"{article} " if prefix is None else "a ")
+        r = None
+        if prefix is not None:
+            r = self.b.ent(prefix, "Route")
+            self.t(" ")
+        d = self.b.ent(name, "Drug", ingredient=cls.ingredient)
+        self.b.link(r, d)
+        return d
+
+    def route_prefix(self, kind: str) -> str | None:
+        """A route as written before the drug ("oral", "topical", "IV"), or None where that route has no such form."""
+        forms = self.v.sig["route_prefixes"].get(kind)
+        return self.pick(forms) if forms else None
 
     def dose_text(self, med: Med) -> str:
         d = med.drug
@@ -189,7 +208,8 @@ class Writer:
         prn = med.freq_kind == "prn"
         if d.unit in ("cream", "ointment"):
             self.t(f" {med.strength} {d.unit}, apply a thin layer")
-            put(self.route_text(med) or "topically", "Route")
+            route = self.route_text(med) or "topically"
+            put("topically" if route == "topical" else route, "Route")  # "apply a thin layer topically"
             put(self.freq_text(med.freq_kind if not prn else "bid"), "Frequency")
         elif style == "tablet" and d.form in ("tablet", "capsule"):
             put(self.dose_text(med), "Dosage")
@@ -394,7 +414,7 @@ class NoteRenderer:
             self.negated_sentence(pt.negatives[:4])
         if pt.class_mention and w.p(0.8):
             w.t(f"{he} has tried ")
-            drug = w.drug_class(pt.class_mention)
+            drug = w.drug_class(pt.class_mention, route=w.p(0.5))
             if w.p(0.5):
                 w.t(" for ")
                 w.b.link(w.problem(pt.acute, "Reason"), drug)
@@ -779,6 +799,9 @@ class NoteRenderer:
         for j, med in enumerate(meds):
             w.b.add(f"\n{bullet}" if bullet and (j or ade is not None) else " " if (j or ade is not None) else "")
             drugs.append(self.plan_med_sentence(med, kind, cap=True))
+        if kind == "new" and w.p(0.3):
+            w.b.add(f"\n{bullet}" if bullet else " ")
+            w.t(self.fill("orders"))
         if kind == "new" and w.p(0.12):
             w.b.add(f"\n{bullet}" if bullet and drugs else " " if drugs or ade is not None else "")
             drugs.append(self.injection_sentence())
@@ -836,7 +859,23 @@ class NoteRenderer:
         w, pt = self.w, self.pt
         he, him, his = pt.he, pt.him, pt.his
         if kind == "new":
-            n = w.rng.randrange(5)
+            n = w.rng.randrange(6)
+            prefix = w.route_prefix(med.drug.route) if n == 5 else None
+            if prefix is not None:
+                # the route written before the drug: "I'm going to prescribe topical mupirocin 2% ointment"
+                w.t(w.pick(("I'm going to prescribe ", "We will start ", "Start ", "I recommend ", "Prescribed ")))
+                r = w.b.ent(prefix, "Route")
+                w.t(" ")
+                d = w.drug(med)
+                w.b.link(r, d)
+                if med.drug.unit not in ("cream", "ointment"):
+                    w.sig(med, d, style=w.pick(("dose_only", "freq_only")), reason=False)
+                if med.reason and w.p(0.4):
+                    w.t(" for ")
+                    w.b.link(w.problem(med.reason, "Reason"), d)
+                w.t(".")
+                return d
+            n = n % 5
             if n == 0:
                 w.t(f"We will start {him} on ")
                 d = w.med_phrase(med, style=w.pick(("words", "list", "tablet")), reason=False)
@@ -898,13 +937,24 @@ class NoteRenderer:
         for i, med in enumerate(given):
             if i:
                 w.t(" and " if i == len(given) - 1 else ", ")
-            d = w.drug(med)
+            if w.p(0.3):  # "IV ondansetron 4 mg"
+                r = w.b.ent(w.route_prefix("iv") or "IV", "Route")
+                w.t(" ")
+                d = w.drug(med)
+                w.t(" ")
+                w.b.link_all([r, w.b.ent(w.dose_text(med), "Dosage")], [d])
+            else:
+                d = w.drug(med)
+                w.t(" ")
+                attrs = [w.b.ent(w.dose_text(med), "Dosage")]
+                w.t(" ")
+                attrs.append(w.b.ent(w.route_text(med) or "IV", "Route"))
+                w.b.link_all(attrs, [d])
             drugs.append(d)
-            w.t(" ")
-            attrs = [w.b.ent(w.dose_text(med), "Dosage")]
-            w.t(" ")
-            attrs.append(w.b.ent(w.route_text(med) or "IV", "Route"))
-            w.b.link_all(attrs, [d])
+        fluids = next((c for c in self.v.classes if c.text == "fluids"), None)
+        if fluids is not None and w.p(0.3):
+            w.t(" and ")
+            drugs.append(w.drug_class(fluids, route=True))
         if w.p(0.6):
             w.t(" for ")
             w.b.link_all([w.problem(w.pick(pt.symptoms or [pt.acute]), "Reason")], drugs)
