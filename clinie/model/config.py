@@ -37,6 +37,11 @@ class ModelConfig(BaseModel):
         0.5, ge=0.0, le=1.0, description="A candidate (attribute, Drug) pair becomes a relation at this probability "
         "or above. Applied in clinie.pipeline.postprocess only; the backends return every scored candidate.",
     )
+    whole_token_labels: list[str] = Field(
+        default_factory=list, description="Labels whose spans are widened to the whole whitespace-delimited token "
+        "(stopping at brackets, quotes and sentence punctuation), so 'lisinopril/hydrochlorothiazide' or 'Retin-A' "
+        "is one mention, not two fragments. Applied in clinie.pipeline.postprocess only; empty: no widening.",
+    )
     negation_threshold: float = Field(
         0.5, ge=0.0, le=1.0, description="A negatable entity is negated at this negation probability or above. "
         "Applied in clinie.pipeline.postprocess only.",
