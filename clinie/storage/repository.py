@@ -25,7 +25,6 @@ Reprocessing the same document version with the same model version thus writes n
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +41,7 @@ from clinie.fhir.docref import SourceNote
 from clinie.fhir.mapping import VOLATILE_FIELDS, MappedResources, patient_stub
 from clinie.fhir.references import reference_id
 from clinie.fhir.search import index_columns
+from clinie.fhir.serialize import resource_json
 from clinie.storage.models import FhirResource, SourceDocument
 
 
@@ -90,8 +90,7 @@ def resource_row(
 def _as_json(resource: Resource | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(resource, Mapping):
         return dict(resource)
-    result: dict[str, Any] = json.loads(resource.model_dump_json())
-    return result
+    return resource_json(resource)
 
 
 # ---------------------------------------------------------------------------------------------- store
@@ -216,7 +215,7 @@ def _content(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def _with_meta(data: Mapping[str, Any], version: int, now: datetime) -> dict[str, Any]:
     meta = Meta.model_validate({**(data.get("meta") or {}), "versionId": str(version), "lastUpdated": now})
-    return {**data, "meta": json.loads(meta.model_dump_json())}
+    return {**data, "meta": resource_json(meta)}
 
 
 # ---------------------------------------------------------------------------------------------- read
