@@ -25,7 +25,6 @@ Reprocessing the same document version with the same model version thus writes n
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +32,7 @@ from typing import Any, cast
 
 from fhir.resources.R4B.meta import Meta
 from fhir.resources.R4B.resource import Resource
-from sqlalchemy import delete, func, not_, or_, select, text, tuple_
+from sqlalchemy import delete, not_, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
@@ -42,6 +41,7 @@ from clinie.fhir.docref import SourceNote
 from clinie.fhir.mapping import VOLATILE_FIELDS, MappedResources, patient_stub
 from clinie.fhir.references import reference_id
 from clinie.fhir.search import index_columns
+from clinie.fhir.serialize import resource_json
 from clinie.storage.models import FhirResource, SourceDocument
 
 
@@ -90,8 +90,7 @@ def resource_row(
 def _as_json(resource: Resource | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(resource, Mapping):
         return dict(resource)
-    result: dict[str, Any] = json.loads(resource.model_dump_json())
-    return result
+    return resource_json(resource)
 
 
 # ---------------------------------------------------------------------------------------------- store
@@ -100,7 +99,9 @@ def _as_json(resource: Resource | Mapping[str, Any]) -> dict[str, Any]:
 def store_extraction(session: Session, note: SourceNote, mapped: MappedResources, model_version: str) -> StoreResult:
     """Write the resources derived from ``note`` by ``model_version`` (see the module docstring)."""
     doc_id = note.resource_id
-    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(doc_id)})
+    # the lock and the transaction time in one round trip (now() is the transaction's start time either way)
+    locked = session.execute(text("SELECT pg_advisory_xact_lock(:k), now()"), {"k": _lock_key(doc_id)}).one()
+    now: datetime = locked[1].astimezone(UTC)
     n_cond, n_med = len(mapped.conditions), len(mapped.medication_statements)
     current = session.execute(
         select(SourceDocument.version, SourceDocument.model_version).where(SourceDocument.id == doc_id)
@@ -108,7 +109,6 @@ def store_extraction(session: Session, note: SourceNote, mapped: MappedResources
     if current is not None and _is_older(note.version, current.version):
         return StoreResult(n_cond, n_med, stale=True)
 
-    now: datetime = session.execute(select(func.now())).scalar_one().astimezone(UTC)
     patient_id = reference_id(note.patient_ref, "Patient")
     source = {"source_document_id": doc_id, "source_document_version": note.version, "model_version": model_version}
     datas = [_as_json(res) for res in mapped.resources()]
@@ -153,7 +153,9 @@ def store_extraction(session: Session, note: SourceNote, mapped: MappedResources
         update_cols = {c.name: stmt.excluded[c.name] for c in FhirResource.__table__.columns
                        if c.name not in ("resource_type", "id")}
         primary_key = [FhirResource.resource_type, FhirResource.id]
-        session.execute(stmt.on_conflict_do_update(index_elements=primary_key, set_=update_cols), writes)
+        # on the connection, not the session: one executemany for all rows (the session's ORM bulk insert splits
+        # the rows into one statement per set of None columns, a round trip each)
+        session.connection().execute(stmt.on_conflict_do_update(index_elements=primary_key, set_=update_cols), writes)
 
     if (stub := patient_stub(note.patient_ref)) is not None:
         stmt = insert(FhirResource).values(**resource_row(stub, version_id=1, last_updated=now))
@@ -216,7 +218,7 @@ def _content(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def _with_meta(data: Mapping[str, Any], version: int, now: datetime) -> dict[str, Any]:
     meta = Meta.model_validate({**(data.get("meta") or {}), "versionId": str(version), "lastUpdated": now})
-    return {**data, "meta": json.loads(meta.model_dump_json())}
+    return {**data, "meta": resource_json(meta)}
 
 
 # ---------------------------------------------------------------------------------------------- read

@@ -166,7 +166,8 @@ def run_annotate(
 
 def _bundle_json(note: SourceNote, doc: Document, model_version: str, indent: int | None = None) -> str:
     from clinie.annotate.bundle import map_note, transaction_bundle
+    from clinie.fhir.serialize import resource_json
 
     bundle = transaction_bundle(note, map_note(note, doc, model_version))
-    data = json.loads(bundle.model_dump_json())
+    data = resource_json(bundle)
     return json.dumps(data, ensure_ascii=False, indent=indent, separators=None if indent else (",", ":"))
