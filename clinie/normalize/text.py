@@ -25,7 +25,8 @@ _MODIFIERS = frozenset(
         "minimal", "significant", "new", "ongoing", "worsening", "worsened", "increased", "increasing",
         "persistent", "recurrent", "intermittent", "occasional", "some", "few", "several", "much", "more",
         "frequent", "frequently", "constant", "recent", "acute", "subacute", "bad", "terrible", "possible",
-        "probable", "likely", "suspected", "known", "current", "active", "presumed", "symptomatic"
+        "probable", "likely", "suspected", "known", "current", "active", "presumed", "symptomatic", "uncontrolled",
+        "controlled", "poorly", "well", "stable", "chronic", "nonhealing"
     ]
 )
 _KEEP_S = ("ss", "us", "is", "ous", "sis", "itis", "ics", "ies")

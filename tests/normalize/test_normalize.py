@@ -72,3 +72,23 @@ def test_unknown_drug_stays_unset() -> None:
     assert normalize_drug("zzqx") is None
     assert normalize_drug("--") is None  # a span of punctuation only
     assert small_index().link("(.)") is None
+
+
+@pytest.mark.parametrize(
+    ("mention", "code"),
+    [
+        ("aortic stenosis", "I35.0"),  # not the congenital Q23.0 that word overlap picked
+        ("Lupus", "M32.9"),
+        ("breast cancer", "C50.919"),
+        ("PVCs", "I49.3"),
+        ("rebound tenderness", "R10.829"),
+        ("peptic ulcer disease", "K27.9"),
+        ("uncontrolled sleep apnea", "G47.33"),  # 'uncontrolled' no longer blocks the curated form
+        ("chronic neck pain", "M54.2"),
+    ],
+)
+def test_common_visit_note_forms(mention: str, code: str) -> None:
+    from clinie.normalize.icd import default_index
+
+    hit = default_index().link(mention)
+    assert hit is not None and hit.code == code
