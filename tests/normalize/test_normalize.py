@@ -92,3 +92,15 @@ def test_common_visit_note_forms(mention: str, code: str) -> None:
 
     hit = default_index().link(mention)
     assert hit is not None and hit.code == code
+
+
+def test_side_is_dropped_for_lookup_and_put_back() -> None:
+    keys_ = list(keys("Right heel pain"))
+    assert keys_[-1] == "heel pain"
+    assert list(keys("Right heel pain", drop_side=False))[-1] == "right heel pain"
+    text = "She has right heel pain. Elbow pain too."
+    a, b = text.index("right heel pain"), text.index("Elbow pain")
+    doc = Document("n1", text, entities=(Entity("T1", "Problem", a, a + 15), Entity("T2", "Problem", b, b + 10)))
+    out = Normalizer()(doc)
+    assert out.entity("T1").codes[0] == f"{ICD10CM_SYSTEM}|M79.671"  # M79.673 + right
+    assert out.entity("T2").codes[0] == f"{ICD10CM_SYSTEM}|M25.529"  # 'Pain in unspecified elbow', no side said
