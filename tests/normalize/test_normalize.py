@@ -104,3 +104,12 @@ def test_side_is_dropped_for_lookup_and_put_back() -> None:
     out = Normalizer()(doc)
     assert out.entity("T1").codes[0] == f"{ICD10CM_SYSTEM}|M79.671"  # M79.673 + right
     assert out.entity("T2").codes[0] == f"{ICD10CM_SYSTEM}|M25.529"  # 'Pain in unspecified elbow', no side said
+
+
+def test_exam_line_organ_codes_a_generic_finding() -> None:
+    text = "Examination of Pharynx: mild erythema, no exudate.\nLumbar spine exam: pain on palpation."
+    spans = [("erythema", "J39.2"), ("exudate", "J39.2"), ("pain", "M54.50")]
+    ents = tuple(Entity(f"T{i}", "Problem", text.index(w), text.index(w) + len(w)) for i, (w, _) in enumerate(spans))
+    out = Normalizer()(Document("n2", text, entities=ents))
+    for i, (_, code) in enumerate(spans):
+        assert out.entity(f"T{i}").codes[0] == f"{ICD10CM_SYSTEM}|{code}"
