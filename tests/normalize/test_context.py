@@ -119,3 +119,10 @@ def test_current_conditions_with_time_or_conditional_words() -> None:
     a = flags("X-rays show no obvious signs of fracture.", "fracture")
     assert a.negated and not a.hypothetical
     assert not flags("Prior to this visit she had headaches.", "headaches").historical
+
+
+def test_patient_concern_is_not_clinical_uncertainty() -> None:
+    assert not flags("She voiced concern about headaches and nausea.", "nausea").uncertain
+    assert flags("There is concern for appendicitis.", "appendicitis").uncertain
+    a = flags("There does not appear to be any swelling.", "swelling")
+    assert a.negated and not a.uncertain
