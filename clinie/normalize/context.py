@@ -32,6 +32,7 @@ class Rule:
     pattern: re.Pattern[str]
     category: str
     direction: str
+    phrase: bool = False  # reaches only mentions with no comma between them and the trigger
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +51,13 @@ def load_rules(name: str = "context_rules.tsv") -> tuple[Rule, ...]:
     for line in text.splitlines():
         if not line.strip() or line.startswith("#"):
             continue
-        phrase, category, direction = [*line.split("\t"), "", ""][:3]
-        if category not in CATEGORIES or direction not in ("forward", "backward", "both"):
+        phrase, category, direction, reach = [*line.split("\t"), "", "", ""][:4]
+        if (category not in CATEGORIES or direction not in ("forward", "backward", "both")
+                or reach.strip() not in ("", "phrase")):
             raise ValueError(f"bad context rule: {line!r}")
         phrase = phrase.strip().replace(" ", r"\s+")
-        rules.append(Rule(re.compile(rf"(?<![\w-]){phrase}(?![\w-])", re.IGNORECASE), category, direction))
+        rules.append(Rule(re.compile(rf"(?<![\w-]){phrase}(?![\w-])", re.IGNORECASE), category, direction,
+                          reach.strip() == "phrase"))
     return tuple(rules)
 
 
@@ -76,6 +79,7 @@ class _Trigger:
     end: int
     category: str
     direction: str
+    phrase: bool = False
 
 
 def _triggers(text: str, start: int, end: int, rules: Sequence[Rule]) -> list[_Trigger]:
@@ -83,13 +87,17 @@ def _triggers(text: str, start: int, end: int, rules: Sequence[Rule]) -> list[_T
     chunk = text[start:end]
     for rule in rules:
         for m in rule.pattern.finditer(chunk):
-            found.append(_Trigger(start + m.start(), start + m.end(), rule.category, rule.direction))
-    # longest trigger wins where triggers overlap (pseudo triggers mask the triggers they contain)
+            found.append(_Trigger(start + m.start(), start + m.end(), rule.category, rule.direction, rule.phrase))
+    # longest trigger wins where triggers overlap (pseudo triggers mask the triggers they contain); a phrase that
+    # two rules of different categories name exactly keeps both (e.g. negated and historical)
     found.sort(key=lambda t: (t.start, -(t.end - t.start)))
     kept: list[_Trigger] = []
     for t in found:
         if kept and t.start < kept[-1].end:
-            continue
+            same = (t.start, t.end) == (kept[-1].start, kept[-1].end) and "pseudo" not in (t.category,
+                                                                                        kept[-1].category)
+            if not same:
+                continue
         kept.append(t)
     return [t for t in kept if t.category != "pseudo"]
 
@@ -118,6 +126,8 @@ def assert_mention(text: str, start: int, end: int, *, rules: Sequence[Rule] | N
         if t.start < end and t.end > start:  # inside the mention ("no longer" in a longer span)
             continue
         before = t.end <= start
+        if t.phrase and "," in (text[t.end:start] if before else text[end:t.start]):
+            continue
         if (before and t.direction in ("forward", "both")) or (not before and t.direction in ("backward", "both")):
             flags[t.category] = True
     section = next((name for pos, name in reversed(sections) if pos <= start), "")

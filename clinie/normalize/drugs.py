@@ -35,9 +35,15 @@ _SALTS = frozenset(
         "xr", "xl", "sr", "cr", "dr", "la", "od", "mesylate", "besylate", "maleate", "citrate", "acetate",
         "fumarate", "tablet", "tablets", "tab", "tabs", "capsule", "capsules", "cap", "caps", "pill", "pills",
         "injection", "cream", "ointment", "gel", "solution", "suspension", "syrup", "drops", "spray", "patch",
-        "inhaler", "mg", "mcg", "medication", "medications", "medicine", "shot"
+        "inhaler", "mg", "mcg", "medication", "medications", "medicine", "shot", "supplement", "supplements",
+        "supplementation", "gummies", "gummy", "lozenge", "lozenges", "viscous", "chewable", "otc"
     ]
 )
+# the head word of a class or product written in words ("endocrine therapy", "cough medicine"): when nothing
+# resolves, such a mention keeps its own name as the ingredient (the guidelines: a class keeps its class name)
+_CLASS_HEADS = frozenset(["therapy", "therapies", "medication", "medications", "medicine", "medicines", "vaccine",
+                          "vaccines", "agent", "agents", "inhibitor", "inhibitors", "blocker", "blockers", "drops"])
+CLASS_AS_WRITTEN_SCORE = 0.6
 TIER_SCORES = (1.0, 1.0, 0.95, 0.8)
 UNII_BRAND_SCORE = 0.9
 _SALT_SUFFIXES = frozenset(
@@ -79,6 +85,20 @@ def _combo(name: str) -> str:
 def _tsv(package: str, name: str) -> list[list[str]]:
     text = resources.files(package).joinpath(f"data/{name}").read_text()
     return [line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+@lru_cache(maxsize=1)
+def usan_names() -> dict[str, str]:
+    """International / British name -> United States Adopted Name (``data/usan.tsv``)."""
+    return {fold(row[0]): row[1].strip() for row in _tsv("clinie.normalize", "usan.tsv") if len(row) >= 2}
+
+
+def us_name(ingredient: str) -> str:
+    """``ingredient`` with each part of a combination in its US generic name ("norethisterone" -> norethindrone),
+    parts re-sorted alphabetically."""
+    table = usan_names()
+    parts = [table.get(fold(p), p) for p in ingredient.split(" / ")]
+    return " / ".join(sorted({q for p in parts for q in p.split(" / ")}))
 
 
 @lru_cache(maxsize=1)
@@ -159,10 +179,10 @@ def normalize_drug(text: str, *, _parts: bool = True) -> DrugMatch | None:
         if k in vocab:
             return done(vocab[k], TIER_SCORES[1], "vocab")
         if k in dictionary:
-            return done(_combo(generic_name(dictionary[k][0])), TIER_SCORES[2], "dictionary")
+            return done(us_name(_combo(generic_name(dictionary[k][0]))), TIER_SCORES[2], "dictionary")
     for k in cands:
         if (brand := _unii_brand(k)) is not None:
-            return done(brand, UNII_BRAND_SCORE, "unii-brand")
+            return done(us_name(brand), UNII_BRAND_SCORE, "unii-brand")
     parts = [p for p in _COMBO_SPLIT.split(fold(text.replace("/", " / ").replace("+", " + "))) if p.strip()]
     if _parts and len(parts) > 1:
         found = [normalize_drug(p, _parts=False) for p in parts]
@@ -173,5 +193,7 @@ def normalize_drug(text: str, *, _parts: bool = True) -> DrugMatch | None:
         if len(w) > 3 and w in vocab:
             return done(vocab[w], TIER_SCORES[3], "vocab-word")
         if len(w) > 3 and w in dictionary:
-            return done(_combo(generic_name(dictionary[w][0])), TIER_SCORES[3], "dictionary-word")
+            return done(us_name(_combo(generic_name(dictionary[w][0]))), TIER_SCORES[3], "dictionary-word")
+    if _parts and cands[0].split()[-1] in _CLASS_HEADS and len(cands[0].split()) > 1:
+        return done(cands[0], CLASS_AS_WRITTEN_SCORE, "as-written")
     return None

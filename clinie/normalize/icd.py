@@ -57,9 +57,9 @@ def _simplify(term: str) -> str:
     t = re.sub(r",?\s*(unspecified|not elsewhere classified|NOS)\b", "", t, flags=re.IGNORECASE)
     t = re.sub(r"^\s*unspecified\s+", "", t, flags=re.IGNORECASE)
     t = re.sub(r"\bof unspecified (site|side|part|type)\b", "", t, flags=re.IGNORECASE)
-    m = re.fullmatch(r"\s*pain in (right|left) (\w+)\s*", t, flags=re.IGNORECASE)
+    m = re.fullmatch(r"\s*pain in (right|left|unspecified) (\w+)\s*", t, flags=re.IGNORECASE)
     if m:
-        t = f"{m.group(1)} {m.group(2)} pain"
+        t = f"{m.group(1)} {m.group(2)} pain" if m.group(1).lower() != "unspecified" else f"{m.group(2)} pain"
     return fold(t)
 
 
@@ -215,7 +215,7 @@ class IcdIndex:
         """The ``k`` best codes by IDF-weighted Dice overlap of the words (score = 0.85 × Dice), best first."""
         if self._postings is None:
             self._postings = self._build_postings()
-        all_keys = list(keys(text))
+        all_keys = list(keys(text, drop_side=False))
         if not all_keys:  # nothing but punctuation
             return []
         key = all_keys[-1]

@@ -25,12 +25,18 @@ from clinie.normalize.unii import UNII_SYSTEM, unii_codes
 CONDITION_LABELS = ("Problem", "Reason", "ADE")
 DEFAULT_THRESHOLD = 0.5
 DENSE_THRESHOLD = 0.5  # on the re-ranked score (weights normalised to sum 1), chosen on aci-notes-dev
-_SITED = frozenset({"pain", "swelling", "tenderness", "effusion", "instability", "stiffness", "edema"})
+_SITED = frozenset({"pain", "swelling", "tenderness", "effusion", "instability", "stiffness", "edema", "erythema",
+                    "exudate", "redness", "discharge"})
 _SITE = re.compile(
     r"\b(?:(right|left|bilateral|low|lower)\s+)?(knee|shoulder|hip|ankle|wrist|elbow|foot|hand|leg|arm|neck|back|chest|"
-    r"abdomen|abdominal|head|throat|ear|eye|sinus|calf)\b",
+    r"abdomen|abdominal|head|throat|ear|eye|sinus|calf|nose|nasal|turbinates|maxillary|sinuses|pharynx|pharyngeal|"
+    r"oropharynx|tonsils|tonsillar|lumbar)\b",
     re.IGNORECASE,
 )
+# organ words of an exam line -> the site word of the curated forms ("Examination of Nose: erythema" -> nasal erythema)
+_SITE_WORD = {"nose": "nasal", "turbinates": "nasal", "maxillary": "sinus", "sinuses": "sinus", "pharynx": "throat",
+              "pharyngeal": "throat", "oropharynx": "throat", "tonsils": "throat", "tonsillar": "throat",
+              "lumbar": "low back", "abdomen": "abdominal"}
 
 
 _SIDE = re.compile(r"\b(right|left)\b", re.IGNORECASE)
@@ -111,7 +117,8 @@ class Normalizer:
         if not sites:
             return None
         m = sites[0]
-        site = " ".join(p for p in (m.group(1), m.group(2)) if p).lower()
+        word = m.group(2).lower()
+        site = " ".join(p for p in (m.group(1), _SITE_WORD.get(word, word)) if p).lower()
         if site.split()[-1] in words:
             return None
         return self.index.exact(f"{site} {words[-1]}")

@@ -25,9 +25,11 @@ _MODIFIERS = frozenset(
         "minimal", "significant", "new", "ongoing", "worsening", "worsened", "increased", "increasing",
         "persistent", "recurrent", "intermittent", "occasional", "some", "few", "several", "much", "more",
         "frequent", "frequently", "constant", "recent", "acute", "subacute", "bad", "terrible", "possible",
-        "probable", "likely", "suspected", "known", "current", "active", "presumed", "symptomatic"
+        "probable", "likely", "suspected", "known", "current", "active", "presumed", "symptomatic", "uncontrolled",
+        "controlled", "poorly", "well", "stable", "chronic", "nonhealing"
     ]
 )
+_SIDES = frozenset(["right", "left", "sided"])
 _KEEP_S = ("ss", "us", "is", "ous", "sis", "itis", "ics", "ies")
 _IRREGULAR = {"feet": "foot", "teeth": "tooth", "lymphadenopathies": "lymphadenopathy", "vomited": "vomiting",
               "diarrhea": "diarrhea", "rales": "rales", "rhonchi": "rhonchi", "chills": "chills",
@@ -74,8 +76,9 @@ def expand(folded: str) -> str:
     return " ".join(fold(table[w]) if w in table else w for w in folded.split())
 
 
-def keys(text: str) -> Iterator[str]:
-    """Candidate match keys for ``text``, most literal first, without repeats."""
+def keys(text: str, *, drop_side: bool = True) -> Iterator[str]:
+    """Candidate match keys for ``text``, most literal first, without repeats; the last one without the side words
+    ("right", "left", "sided") unless ``drop_side`` is False (lexical retrieval keeps them)."""
     seen: set[str] = set()
 
     def emit(k: str) -> Iterator[str]:
@@ -95,3 +98,6 @@ def keys(text: str) -> Iterator[str]:
     yield from emit(" ".join(singular(w) for w in exp.split()))
     core = [w for w in exp.split() if w not in _MODIFIERS]
     yield from emit(" ".join(singular(w) for w in core))
+    # without the side: the linker puts the side back from the mention (clinie.normalize.stage.side_of)
+    if drop_side:
+        yield from emit(" ".join(singular(w) for w in core if w not in _SIDES))

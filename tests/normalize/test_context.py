@@ -76,3 +76,53 @@ def test_tagger_sets_flags_and_keeps_model_negation_unless_asked() -> None:
     out = AssertionTagger(negation=True)(doc)
     assert out.entity("T1").negated and not out.entity("T2").negated
     assert out.entity("T3") == ents[2]  # a Drug gets no assertion flags
+
+
+@pytest.mark.parametrize(
+    ("text", "mention", "expected"),
+    [
+        ("He had a prior DVT.", "DVT", "historical"),
+        ("Hip fracture as a teenager.", "fracture", "historical"),
+        ("She broke her arm when she was in fifth grade.", "broke her arm", "historical"),
+        ("He had an episode of syncope.", "syncope", "historical"),
+        ("Mild chest pain at that time that eased after an hour.", "chest pain", "historical"),
+        ("Toe numbness, which resolved within a day.", "Toe numbness", "historical"),
+        ("Findings suggest gout.", "gout", "uncertain"),
+        ("I am concerned that this is a lupus flare.", "lupus flare", "uncertain"),
+        ("Referred for a sleep apnea workup.", "sleep apnea", "uncertain"),
+        ("We reviewed the risks, including infection and bleeding.", "bleeding", "hypothetical"),
+        ("The diuretic can cause dizziness.", "dizziness", "hypothetical"),
+        ("Discussed the possible side effects such as nausea.", "nausea", "hypothetical"),
+        ("Aspirin for stroke prevention.", "stroke", "hypothetical"),
+    ],
+)
+def test_more_cues(text: str, mention: str, expected: str) -> None:
+    a = flags(text, mention)
+    assert getattr(a, expected) is True
+    others = {"uncertain", "hypothetical", "historical"} - {expected}
+    assert not any(getattr(a, f) for f in others)
+
+
+def test_time_expressions_reach_only_their_phrase() -> None:
+    text = "History of heart attack in 2015, chronic kidney disease and gout."
+    assert flags(text, "heart attack").historical
+    assert not flags(text, "chronic kidney disease").historical
+    assert not flags(text, "gout").historical
+
+
+def test_current_conditions_with_time_or_conditional_words() -> None:
+    assert not flags("No flares of colitis over the past year.", "colitis").historical
+    assert not flags("Her back pain began 3 years ago.", "back pain").historical
+    assert not flags("Her murmur, heard previously, is unchanged.", "murmur").historical
+    a = flags("If his knee pain does not improve, we will order an MRI.", "knee pain")
+    assert not a.hypothetical and not a.negated
+    a = flags("X-rays show no obvious signs of fracture.", "fracture")
+    assert a.negated and not a.hypothetical
+    assert not flags("Prior to this visit she had headaches.", "headaches").historical
+
+
+def test_patient_concern_is_not_clinical_uncertainty() -> None:
+    assert not flags("She voiced concern about headaches and nausea.", "nausea").uncertain
+    assert flags("There is concern for appendicitis.", "appendicitis").uncertain
+    a = flags("There does not appear to be any swelling.", "swelling")
+    assert a.negated and not a.uncertain

@@ -72,3 +72,44 @@ def test_unknown_drug_stays_unset() -> None:
     assert normalize_drug("zzqx") is None
     assert normalize_drug("--") is None  # a span of punctuation only
     assert small_index().link("(.)") is None
+
+
+@pytest.mark.parametrize(
+    ("mention", "code"),
+    [
+        ("aortic stenosis", "I35.0"),  # not the congenital Q23.0 that word overlap picked
+        ("Lupus", "M32.9"),
+        ("breast cancer", "C50.919"),
+        ("PVCs", "I49.3"),
+        ("rebound tenderness", "R10.829"),
+        ("peptic ulcer disease", "K27.9"),
+        ("uncontrolled sleep apnea", "G47.33"),  # 'uncontrolled' no longer blocks the curated form
+        ("chronic neck pain", "M54.2"),
+    ],
+)
+def test_common_visit_note_forms(mention: str, code: str) -> None:
+    from clinie.normalize.icd import default_index
+
+    hit = default_index().link(mention)
+    assert hit is not None and hit.code == code
+
+
+def test_side_is_dropped_for_lookup_and_put_back() -> None:
+    keys_ = list(keys("Right heel pain"))
+    assert keys_[-1] == "heel pain"
+    assert list(keys("Right heel pain", drop_side=False))[-1] == "right heel pain"
+    text = "She has right heel pain. Elbow pain too."
+    a, b = text.index("right heel pain"), text.index("Elbow pain")
+    doc = Document("n1", text, entities=(Entity("T1", "Problem", a, a + 15), Entity("T2", "Problem", b, b + 10)))
+    out = Normalizer()(doc)
+    assert out.entity("T1").codes[0] == f"{ICD10CM_SYSTEM}|M79.671"  # M79.673 + right
+    assert out.entity("T2").codes[0] == f"{ICD10CM_SYSTEM}|M25.529"  # 'Pain in unspecified elbow', no side said
+
+
+def test_exam_line_organ_codes_a_generic_finding() -> None:
+    text = "Examination of Pharynx: mild erythema, no exudate.\nLumbar spine exam: pain on palpation."
+    spans = [("erythema", "J39.2"), ("exudate", "J39.2"), ("pain", "M54.50")]
+    ents = tuple(Entity(f"T{i}", "Problem", text.index(w), text.index(w) + len(w)) for i, (w, _) in enumerate(spans))
+    out = Normalizer()(Document("n2", text, entities=ents))
+    for i, (_, code) in enumerate(spans):
+        assert out.entity(f"T{i}").codes[0] == f"{ICD10CM_SYSTEM}|{code}"
