@@ -61,30 +61,35 @@ class StubProcessor:
 
 
 async def read_topic(bootstrap: str, topic: str, partitions: int) -> dict[int, list[str]]:
-    """Every value of every partition, read by a group-less consumer to the end offsets."""
+    """Every value of every partition, read by a group-less consumer up to the fetch answers' high watermarks (not
+    ListOffsets' end offsets, which lag on Tansu's s3:// storage: see ``benchmarks/faults/run.py``, ``read_dlq``)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
                                 enable_auto_commit=False)
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]
         consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
         await consumer.seek_to_beginning(*tps)
         out: dict[int, list[str]] = {p: [] for p in range(partitions)}
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            positions = [await consumer.position(tp) for tp in tps]
-            if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
-                break
             for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
                 out[tp.partition] += [r.value.decode(errors="replace") for r in records if r.value is not None]
+            behind = [tp for tp in tps if consumer.highwater(tp) is None]
+            for tp in tps:
+                highwater = consumer.highwater(tp)
+                if highwater is not None and await consumer.position(tp) < highwater:
+                    behind.append(tp)
+            if not behind:
+                break
         return out
     finally:
         await consumer.stop()
 
 
 async def group_view(bootstrap: str, topic: str, group: str, partitions: int) -> dict[str, Any]:
-    """End offsets and the group's committed offsets, from outside the consumer."""
+    """ListOffsets' end offsets (they lag on Tansu's s3:// storage) and the group's committed offsets, from outside
+    the consumer."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
