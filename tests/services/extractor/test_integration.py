@@ -273,6 +273,21 @@ async def test_undecodable_messages_reach_the_dead_letter_topic(kafka, triton, d
     assert rows(database, "hdr-1").get("Provenance") == 1
 
 
+ECHOED = ("odd_key", "odd_resource_type", "odd_charset")
+
+
+async def test_dead_letter_headers_never_echo_payload_strings(kafka, triton, database, tiny_repository) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12 (8b): ``clinie-error-message`` quoted strings of the payload (a JSON key, a resourceType, a charset).
+    These three messages decode on any version, so this checks the headers apart from row 1's lost messages."""
+    s = settings_for(kafka, triton, database, tiny_repository)
+    records = [UNDECODABLE[k][:2] for k in ECHOED]
+    await run_records(s, records, len(records), timeout=90)
+    dead = await read_dead_letters(s)
+    leaked = sorted(h["clinie-error-reason"] for h, _ in dead if CANARY in "".join(h.values()))
+    assert leaked == [], f"dead-letter headers quote the payload for: {leaked}"
+    assert sorted(h["clinie-error-reason"] for h, _ in dead) == sorted(UNDECODABLE[k][2] for k in ECHOED)
+
+
 async def test_oversize_payload_is_dead_lettered_without_blocking(kafka, triton, database, tiny_repository) -> None:  # type: ignore[no-untyped-def]
     """Issue 12 (2): a 1.5 MB not-JSON message blocked the partition (MessageSizeTooLargeError, retried forever).
     With the producer sized for it, it is dead-lettered whole; when the producer (or broker) refuses it, a
