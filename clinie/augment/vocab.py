@@ -223,7 +223,7 @@ def load_vocab() -> Vocab:
             )
         )
     curated_names = {d.generic for d in drugs} | {v.lower() for d in drugs for v in d.brands + d.variants}
-    classes = tuple(DrugClass(r[0], r[1], _split(r[2]), _split((r + [""])[3])) for r in _rows("drug_classes.tsv"))
+    classes = tuple(DrugClass(r[0], r[1], _split(r[2]), _split([*r, ""][3])) for r in _rows("drug_classes.tsv"))
     adverse: dict[str, tuple[tuple[str, ...], str]] = {}
     for r in _rows("adverse.tsv"):
         effects, code = adverse.get(r[0], ((), r[2]))
