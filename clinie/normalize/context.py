@@ -20,7 +20,9 @@ from itertools import pairwise
 from clinie.document import Document, Entity
 from clinie.schema import NEGATABLE_LABELS
 
-CATEGORIES = ("negated", "uncertain", "hypothetical", "historical", "family", "other", "pseudo", "terminate")
+CATEGORIES = ("negated", "uncertain", "hypothetical", "historical", "resolved", "family", "other", "pseudo",
+              "terminate")
+DIRECTIONS = ("forward", "backward", "both", "previous")
 _SCOPE_BREAK = re.compile(r"[.!?;](?=\s|$)|\n|•|(?<=\s)-\s(?=[A-Z])|:\s")
 _HEADER = re.compile(r"^[ \t]*([A-Z][A-Z /&,()-]{2,}[A-Z)])[ \t]*:?[ \t]*$", re.MULTILINE)
 _FAMILY_SECTIONS = re.compile(r"FAMILY (MEDICAL )?HISTORY|FAMILY HX|\bFH\b")
@@ -52,13 +54,34 @@ def load_rules(name: str = "context_rules.tsv") -> tuple[Rule, ...]:
         if not line.strip() or line.startswith("#"):
             continue
         phrase, category, direction, reach = [*line.split("\t"), "", "", ""][:4]
-        if (category not in CATEGORIES or direction not in ("forward", "backward", "both")
+        if (category not in CATEGORIES or direction not in DIRECTIONS
                 or reach.strip() not in ("", "phrase")):
             raise ValueError(f"bad context rule: {line!r}")
         phrase = phrase.strip().replace(" ", r"\s+")
         rules.append(Rule(re.compile(rf"(?<![\w-]){phrase}(?![\w-])", re.IGNORECASE), category, direction,
                           reach.strip() == "phrase"))
     return tuple(rules)
+
+
+@lru_cache(maxsize=4)
+def load_chronic(name: str = "chronic_conditions.tsv") -> re.Pattern[str]:
+    """Conditions that stay present once diagnosed: a past-time cue alone does not make them historical."""
+    text = resources.files("clinie.normalize").joinpath(f"data/{name}").read_text()
+    alts: dict[bool, list[str]] = {True: [], False: []}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            pat = line.split("\t")[0].strip()
+            alts[pat.startswith("!")].append(pat.lstrip("!").replace(" ", r"\s+"))
+    chronic = "|".join(alts[False])
+    event = "|".join(alts[True]) or r"(?!)"
+    # a chronic condition named as an event ("exacerbation of CHF", "asthma attack") is not exempt
+    return re.compile(rf"^(?!.*(?<![\w-])(?:{event})(?![\w-])).*(?<![\w-])(?:{chronic})(?![\w-])",
+                      re.IGNORECASE | re.DOTALL)
+
+
+def is_chronic(mention: str, chronic: re.Pattern[str] | None = None) -> bool:
+    """Whether the mention names a chronic condition (``data/chronic_conditions.tsv``), not an event of one."""
+    return (load_chronic() if chronic is None else chronic).search(mention) is not None
 
 
 def _scopes(text: str) -> list[tuple[int, int]]:
@@ -109,8 +132,9 @@ def assert_mention(text: str, start: int, end: int, *, rules: Sequence[Rule] | N
     rules = load_rules() if rules is None else rules
     scopes = _scopes(text) if scopes is None else scopes
     sections = _sections(text) if sections is None else sections
-    s0, s1 = next(((a, b) for a, b in scopes if a <= start < b), (0, len(text)))
-    trig = _triggers(text, s0, s1, rules)
+    k = next((i for i, (a, b) in enumerate(scopes) if a <= start < b), -1)
+    s0, s1 = scopes[k] if k >= 0 else (0, len(text))
+    trig = _triggers(text, s0, s1, [r for r in rules if r.direction != "previous"])
     # clause bounds: the nearest terminate triggers around the mention
     lo, hi = s0, s1
     for t in trig:
@@ -130,6 +154,13 @@ def assert_mention(text: str, start: int, end: int, *, rules: Sequence[Rule] | N
             continue
         if (before and t.direction in ("forward", "both")) or (not before and t.direction in ("backward", "both")):
             flags[t.category] = True
+    # "previous" triggers open the next sentence and speak of the one before ("... rash. This has resolved.")
+    if 0 <= k < len(scopes) - 1 and any(r.direction == "previous" for r in rules):
+        n0, n1 = scopes[k + 1]
+        for t in _triggers(text, n0, n1, [r for r in rules if r.direction == "previous"]):
+            if not text[n0:t.start].strip():
+                flags[t.category] = True
+    chronic = flags.get("historical", False) and is_chronic(text[start:end])
     section = next((name for pos, name in reversed(sections) if pos <= start), "")
     subject = "family" if flags.get("family") or _FAMILY_SECTIONS.search(section) else (
         "other" if flags.get("other") else "patient")
@@ -137,7 +168,7 @@ def assert_mention(text: str, start: int, end: int, *, rules: Sequence[Rule] | N
         negated=flags.get("negated", False),
         uncertain=flags.get("uncertain", False),
         hypothetical=flags.get("hypothetical", False),
-        historical=flags.get("historical", False),
+        historical=flags.get("resolved", False) or (flags.get("historical", False) and not chronic),
         subject=subject,
     )
 
