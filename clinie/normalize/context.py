@@ -20,8 +20,8 @@ from itertools import pairwise
 from clinie.document import Document, Entity
 from clinie.schema import NEGATABLE_LABELS
 
-CATEGORIES = ("negated", "uncertain", "hypothetical", "historical", "resolved", "family", "other", "pseudo",
-              "terminate")
+CATEGORIES = ("negated", "uncertain", "hypothetical", "historical", "resolved", "event", "family", "other",
+              "pseudo", "terminate")
 DIRECTIONS = ("forward", "backward", "both", "previous")
 _SCOPE_BREAK = re.compile(r"[.!?;](?=\s|$)|\n|•|(?<=\s)-\s(?=[A-Z])|:\s")
 _HEADER = re.compile(r"^[ \t]*([A-Z][A-Z /&,()-]{2,}[A-Z)])[ \t]*:?[ \t]*$", re.MULTILINE)
@@ -35,6 +35,7 @@ class Rule:
     category: str
     direction: str
     phrase: bool = False  # reaches only mentions with no comma between them and the trigger
+    adjacent: bool = False  # reaches only a mention next to it (whitespace between)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +56,11 @@ def load_rules(name: str = "context_rules.tsv") -> tuple[Rule, ...]:
             continue
         phrase, category, direction, reach = [*line.split("\t"), "", "", ""][:4]
         if (category not in CATEGORIES or direction not in DIRECTIONS
-                or reach.strip() not in ("", "phrase")):
+                or reach.strip() not in ("", "phrase", "adjacent")):
             raise ValueError(f"bad context rule: {line!r}")
         phrase = phrase.strip().replace(" ", r"\s+")
         rules.append(Rule(re.compile(rf"(?<![\w-]){phrase}(?![\w-])", re.IGNORECASE), category, direction,
-                          reach.strip() == "phrase"))
+                          reach.strip() == "phrase", reach.strip() == "adjacent"))
     return tuple(rules)
 
 
@@ -77,6 +78,15 @@ def load_chronic(name: str = "chronic_conditions.tsv") -> re.Pattern[str]:
     # a chronic condition named as an event ("exacerbation of CHF", "asthma attack") is not exempt
     return re.compile(rf"^(?!.*(?<![\w-])(?:{event})(?![\w-])).*(?<![\w-])(?:{chronic})(?![\w-])",
                       re.IGNORECASE | re.DOTALL)
+
+
+@lru_cache(maxsize=4)
+def load_events(name: str = "acute_events.tsv") -> re.Pattern[str]:
+    """Words naming a one-off event (injury, fracture, anaphylaxis): "history of" such an event is historical."""
+    text = resources.files("clinie.normalize").joinpath(f"data/{name}").read_text()
+    alts = [line.split("\t")[0].strip().replace(" ", r"\s+") for line in text.splitlines()
+            if line.strip() and not line.startswith("#")]
+    return re.compile(rf"(?<![\w-])(?:{'|'.join(alts)})(?![\w-])", re.IGNORECASE)
 
 
 def is_chronic(mention: str, chronic: re.Pattern[str] | None = None) -> bool:
@@ -103,6 +113,7 @@ class _Trigger:
     category: str
     direction: str
     phrase: bool = False
+    adjacent: bool = False
 
 
 def _triggers(text: str, start: int, end: int, rules: Sequence[Rule]) -> list[_Trigger]:
@@ -110,7 +121,8 @@ def _triggers(text: str, start: int, end: int, rules: Sequence[Rule]) -> list[_T
     chunk = text[start:end]
     for rule in rules:
         for m in rule.pattern.finditer(chunk):
-            found.append(_Trigger(start + m.start(), start + m.end(), rule.category, rule.direction, rule.phrase))
+            found.append(_Trigger(start + m.start(), start + m.end(), rule.category, rule.direction, rule.phrase,
+                                  rule.adjacent))
     # longest trigger wins where triggers overlap (pseudo triggers mask the triggers they contain); a phrase that
     # two rules of different categories name exactly keeps both (e.g. negated and historical)
     found.sort(key=lambda t: (t.start, -(t.end - t.start)))
@@ -150,7 +162,8 @@ def assert_mention(text: str, start: int, end: int, *, rules: Sequence[Rule] | N
         if t.start < end and t.end > start:  # inside the mention ("no longer" in a longer span)
             continue
         before = t.end <= start
-        if t.phrase and "," in (text[t.end:start] if before else text[end:t.start]):
+        between = text[t.end:start] if before else text[end:t.start]
+        if (t.phrase and "," in between) or (t.adjacent and between.strip()):
             continue
         if (before and t.direction in ("forward", "both")) or (not before and t.direction in ("backward", "both")):
             flags[t.category] = True
@@ -160,7 +173,9 @@ def assert_mention(text: str, start: int, end: int, *, rules: Sequence[Rule] | N
         for t in _triggers(text, n0, n1, [r for r in rules if r.direction == "previous"]):
             if not text[n0:t.start].strip():
                 flags[t.category] = True
-    chronic = flags.get("historical", False) and is_chronic(text[start:end])
+    mention = text[start:end]
+    chronic = flags.get("historical", False) and is_chronic(mention)
+    event = flags.get("event", False) and not flags.get("negated", False) and load_events().search(mention) is not None
     section = next((name for pos, name in reversed(sections) if pos <= start), "")
     subject = "family" if flags.get("family") or _FAMILY_SECTIONS.search(section) else (
         "other" if flags.get("other") else "patient")
@@ -168,7 +183,7 @@ def assert_mention(text: str, start: int, end: int, *, rules: Sequence[Rule] | N
         negated=flags.get("negated", False),
         uncertain=flags.get("uncertain", False),
         hypothetical=flags.get("hypothetical", False),
-        historical=flags.get("resolved", False) or (flags.get("historical", False) and not chronic),
+        historical=flags.get("resolved", False) or event or (flags.get("historical", False) and not chronic),
         subject=subject,
     )
 
