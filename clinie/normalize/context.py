@@ -49,8 +49,12 @@ class Assertion:
 
 @lru_cache(maxsize=4)
 def load_rules(name: str = "context_rules.tsv") -> tuple[Rule, ...]:
+    return parse_rules(resources.files("clinie.normalize").joinpath(f"data/{name}").read_text())
+
+
+def parse_rules(text: str) -> tuple[Rule, ...]:
+    """Rules from the TSV text of a trigger table (see ``data/context_rules.tsv`` for the columns)."""
     rules = []
-    text = resources.files("clinie.normalize").joinpath(f"data/{name}").read_text()
     for line in text.splitlines():
         if not line.strip() or line.startswith("#"):
             continue

@@ -126,3 +126,81 @@ def test_patient_concern_is_not_clinical_uncertainty() -> None:
     assert flags("There is concern for appendicitis.", "appendicitis").uncertain
     a = flags("There does not appear to be any swelling.", "swelling")
     assert a.negated and not a.uncertain
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        ("He had a kidney stone last year that passed.", "kidney stone"),
+        ("She noticed a rash on her arm, but it has since resolved.", "rash"),
+        ("He had blurred vision in the left eye; however, this went away.", "blurred vision"),
+        ("After the fall she felt dizzy. This has completely resolved.", "dizzy"),
+        ("Her wrist swelling. It cleared up.", "wrist swelling"),
+        ("He had a cyst removed from his back.", "cyst"),
+        ("She has a history of a wrist fracture.", "wrist fracture"),
+        ("He reports a history of anaphylaxis.", "anaphylaxis"),
+        ("Exacerbation of asthma in 2019.", "Exacerbation of asthma"),
+        ("He had shingles, which cleared up with treatment.", "shingles"),
+        ("Tonsillitis in childhood.", "Tonsillitis"),
+        ("Hives after eating shellfish, without recurrence.", "Hives"),
+    ],
+)
+def test_past_and_over_is_historical(text: str, mention: str) -> None:
+    a = flags(text, mention)
+    assert a.historical
+    assert not (a.negated or a.uncertain or a.hypothetical)
+
+
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        # chronic conditions stay present whatever the time cue (chronic_conditions.tsv)
+        ("Hypertension diagnosed in 2015.", "Hypertension"),
+        ("She has had type 2 diabetes for 5 years ago and more.", "type 2 diabetes"),
+        ("Status post stent placement, with coronary artery disease.", "coronary artery disease"),
+        ("He has a history of asthma.", "asthma"),
+        # a resolution that is habitual or future is not a past event
+        ("She gets migraines. The headache will resolve with rest.", "migraines"),
+        ("Her knee pain. The swelling resolves with ice.", "knee pain"),
+        # the symptom came back: not over
+        ("The cough improved, the cough did not return until evening.", "cough"),
+        # removal that is not right next to the mention is not a past removal of it
+        ("There is a cyst on the back, and we discussed having it removed.", "cyst"),
+        # the start of a current problem
+        ("Her back pain began 3 years ago.", "back pain"),
+    ],
+)
+def test_current_conditions_are_not_historical(text: str, mention: str) -> None:
+    assert not flags(text, mention).historical
+
+
+def test_denied_history_of_an_event_is_negated_not_historical() -> None:
+    a = flags("He denies any history of fracture.", "fracture")
+    assert a.negated and not a.historical
+
+
+def test_resolution_in_the_next_sentence_reaches_only_the_sentence_before() -> None:
+    text = "She has hip pain. He had a rash on his leg. This has resolved."
+    assert flags(text, "rash").historical
+    assert not flags(text, "hip pain").historical
+
+
+def test_chronic_and_event_lists() -> None:
+    from clinie.normalize.context import is_chronic, load_events
+
+    assert is_chronic("poorly controlled hypertension")
+    assert is_chronic("Chronic low back pain")
+    assert not is_chronic("acute exacerbation of COPD")
+    assert not is_chronic("asthma attack")
+    assert not is_chronic("kidney stone")
+    assert load_events().search("left ankle fracture") is not None
+    assert load_events().search("diabetes") is None
+
+
+def test_bad_rule_line_is_rejected() -> None:
+    from clinie.normalize.context import parse_rules
+
+    assert parse_rules("gone\tresolved\tprevious\nremoved\tresolved\tbackward\tadjacent\n")[1].adjacent
+    for bad in ("x\thistorical\tsideways", "x\tpast\tforward", "x\thistorical\tforward\tnear"):
+        with pytest.raises(ValueError, match="bad context rule"):
+            parse_rules(bad)
