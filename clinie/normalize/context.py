@@ -6,6 +6,13 @@ bullets), cut at terminate triggers ("but", "however", "which", ...). Forward tr
 them, backward triggers to mentions before them. Sections matter: a mention under a family-history heading has
 subject ``family``; under a past-medical/surgical-history heading it is not marked historical (chronic conditions
 listed there are still present: the annotation guidelines). Pure functions of the text and the offsets.
+
+Historical has three strengths: ``historical`` triggers (past-time cues: "in 2018", "status post", "prior") do not
+reach a chronic condition (``data/chronic_conditions.tsv``: "hypertension in 2015" stays current); ``resolved``
+triggers (an explicit resolution or a single past episode) reach any mention; ``event`` triggers ("history of")
+reach only a mention naming a one-off event (``data/acute_events.tsv``: "history of a hip fracture"). A
+``previous`` trigger opens a sentence and applies to the mentions of the sentence before it ("... a rash. This has
+resolved.").
 """
 
 from __future__ import annotations
