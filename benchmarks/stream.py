@@ -9,10 +9,13 @@
    extractor runs in a child process (``build_service``, ``--max-in-flight``, ``--protocol``). After two warm-up
    notes are stored, all notes are published at once; the run ends when every note is stored or dead-lettered
    (dead-lettered notes count as done and are listed with their error code).
+   With ``--partitions P --consumers N`` the input topic has P partitions and N extractor processes join one
+   consumer group; publishing waits until every partition has one owner, the warm-up notes go to every partition,
+   and the notes are keyed by id (``benchmarks/stream_scaling.py`` sweeps N).
 
 Reported: notes/s and windows/s of both (windows = the model's input windows of the notes), their ratio, per-note
 latency percentiles (``service``: from the extractor taking the message to its storage; ``end_to_end``: from the
-producer's timestamp to storage, which includes the wait in the backlog), peak RSS of the extractor process and of
+producer's timestamp to storage, which includes the wait in the backlog), peak RSS of each extractor process and of
 tritonserver with its Python-backend stub (sampled every 0.2 s), and the machine. Never a pass/fail test.
 """
 
