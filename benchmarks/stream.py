@@ -9,10 +9,13 @@
    extractor runs in a child process (``build_service``, ``--max-in-flight``, ``--protocol``). After two warm-up
    notes are stored, all notes are published at once; the run ends when every note is stored or dead-lettered
    (dead-lettered notes count as done and are listed with their error code).
+   With ``--partitions P --consumers N`` the input topic has P partitions and N extractor processes join one
+   consumer group; publishing waits until every partition has one owner, the warm-up notes go to every partition,
+   and the notes are keyed by id (``benchmarks/stream_scaling.py`` sweeps N).
 
 Reported: notes/s and windows/s of both (windows = the model's input windows of the notes), their ratio, per-note
 latency percentiles (``service``: from the extractor taking the message to its storage; ``end_to_end``: from the
-producer's timestamp to storage, which includes the wait in the backlog), peak RSS of the extractor process and of
+producer's timestamp to storage, which includes the wait in the backlog), peak RSS of each extractor process and of
 tritonserver with its Python-backend stub (sampled every 0.2 s), and the machine. Never a pass/fail test.
 """
 
@@ -158,10 +161,16 @@ def run_model_only(payloads: list[bytes], args: argparse.Namespace, version: str
     return result
 
 
-# --- extractor (child process) -------------------------------------------------------------------------------------
+# --- extractors (child processes) ----------------------------------------------------------------------------------
 
 
-def _extractor(settings_fields: dict[str, Any], expected: int, done: Any, ready: Any, out: mp.Queue[Any]) -> None:
+def _extractor(settings_fields: dict[str, Any], index: int, ready: Any, stop: Any, progress: mp.Queue[Any],
+               out: mp.Queue[Any]) -> None:
+    """One extractor replica: ``build_service`` in its own process, a member of the consumer group.
+
+    Puts ``("assigned", index, partitions, time)`` on ``progress`` whenever its assignment changes and
+    ``("done", index, key)`` for every message stored or dead-lettered; runs until ``stop`` is set, then shuts down
+    as the service does (offsets committed after storage, unchanged) and puts its timings on ``out``."""
     import logging
 
     from services.extractor.app import ExtractorService
@@ -170,8 +179,9 @@ def _extractor(settings_fields: dict[str, Any], expected: int, done: Any, ready:
 
     logging.getLogger("faststream").setLevel(logging.WARNING)  # one INFO line per message otherwise
     settings = ExtractorSettings(**settings_fields)
-    # (offset, producer timestamp, taken, finished, outcome)
-    timings: list[tuple[int, float, float, float, str]] = []
+    # (partition, offset, key, producer timestamp, taken, finished, outcome)
+    timings: list[tuple[int, int, str, float, float, float, str]] = []
+    assignments: list[tuple[float, list[int]]] = []
 
     class TimedService(ExtractorService):
         async def _process(self, msg: Any) -> bool:
@@ -180,8 +190,10 @@ def _extractor(settings_fields: dict[str, Any], expected: int, done: Any, ready:
             outcome = ("stored" if self.processed > stored else "dead_lettered" if self.dead_lettered > dead
                        else "abandoned")
             rec = msg.raw_message
-            timings.append((rec.offset, rec.timestamp / 1000, taken, time.time(), outcome))
-            done.value = self.processed + self.dead_lettered
+            key = (rec.key or b"").decode("utf-8", "replace")
+            timings.append((rec.partition, rec.offset, key, rec.timestamp / 1000, taken, time.time(), outcome))
+            if outcome != "abandoned":
+                progress.put(("done", index, key))
             return ok
 
     async def main() -> dict[str, Any]:
@@ -190,19 +202,30 @@ def _extractor(settings_fields: dict[str, Any], expected: int, done: Any, ready:
         broker = service.create_broker()
         await broker.start()
         ready.set()
+        subscriber: Any = broker.subscribers[0]
+        current: list[int] | None = None
         try:
-            while service.processed + service.dead_lettered < expected:
+            while not stop.is_set():
+                consumer = subscriber.consumer
+                parts = sorted(tp.partition for tp in consumer.assignment()) if consumer is not None else []
+                if parts != current:
+                    current = parts
+                    assignments.append((time.time(), parts))
+                    progress.put(("assigned", index, parts, time.time()))
                 await asyncio.sleep(0.05)
         finally:
             await service.shutdown()
             await broker.stop()
-        return {"processed": service.processed, "dead_lettered": service.dead_lettered, "timings": timings,
-                "peak_rss_mb": peak_rss_mb()}
+        return {"index": index, "processed": service.processed, "dead_lettered": service.dead_lettered,
+                "timings": timings, "assignments": assignments, "peak_rss_mb": peak_rss_mb()}
 
     out.put(asyncio.run(main()))
 
 
-async def _publish(bootstrap: str, topic: str, payloads: list[bytes]) -> float:
+async def _publish(bootstrap: str, topic: str, payloads: list[bytes], keys: list[str] | None = None,
+                   partitions: list[int] | None = None) -> tuple[float, list[int]]:
+    """Publish ``payloads`` keyed by note id (or ``keys``), to the partition the key hashes to (or ``partitions``);
+    returns the time publishing started and the partition of every message."""
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all",
@@ -210,13 +233,82 @@ async def _publish(bootstrap: str, topic: str, payloads: list[bytes]) -> float:
     await producer.start()
     try:
         started = time.time()
-        for p in payloads:
-            key = str(json.loads(p).get("id", "")).encode() or None
-            await producer.send(topic, p, key=key)
+        futures = []
+        for i, p in enumerate(payloads):
+            key = keys[i] if keys is not None else str(json.loads(p).get("id", ""))
+            futures.append(await producer.send(topic, p, key=key.encode() or None,
+                                               partition=partitions[i] if partitions is not None else None))
         await producer.flush()
+        placed = [(await f).partition for f in futures]
     finally:
         await producer.stop()
-    return started
+    return started, placed
+
+
+def note_keys(payloads: list[bytes]) -> list[str]:
+    return [str(json.loads(p).get("id", "")) for p in payloads]
+
+
+def warmup_plan(warmup: list[bytes], partitions: int) -> tuple[list[bytes], list[str], list[int]]:
+    """The warm-up notes sent to every partition (so every extractor that owns one is warm): payloads, keys,
+    partitions."""
+    payloads, keys, parts = [], [], []
+    for p in range(partitions):
+        for i, w in enumerate(warmup):
+            payloads.append(w)
+            keys.append(f"warmup-p{p}-{i}")
+            parts.append(p)
+    return payloads, keys, parts
+
+
+def balanced(assigned: dict[int, list[int]], consumers: int, partitions: int) -> bool:
+    """Every partition owned by exactly one consumer, and every consumer owning one (when there are enough)."""
+    if len(assigned) < consumers:
+        return False
+    owned = [p for parts in assigned.values() for p in parts]
+    if sorted(owned) != list(range(partitions)):
+        return False
+    return all(parts for parts in assigned.values()) or consumers > partitions
+
+
+class Progress:
+    """The parent's view of the children: their latest assignments and the keys finished (by whom)."""
+
+    def __init__(self, queue: mp.Queue[Any]) -> None:
+        self.queue = queue
+        self.assigned: dict[int, list[int]] = {}
+        self.changed_at = time.monotonic()
+        self.assignment_log: list[tuple[float, int, list[int]]] = []
+        self.done: dict[str, list[int]] = {}
+
+    def drain(self, wait_s: float = 0.05) -> None:
+        import queue as queue_mod
+
+        try:
+            item = self.queue.get(timeout=wait_s)
+        except queue_mod.Empty:
+            return
+        while True:
+            if item[0] == "assigned":
+                _, idx, parts, at = item
+                self.assigned[idx] = parts
+                self.changed_at = time.monotonic()
+                self.assignment_log.append((at, idx, parts))
+            else:
+                self.done.setdefault(item[2], []).append(item[1])
+            try:
+                item = self.queue.get_nowait()
+            except queue_mod.Empty:
+                return
+
+    def wait(self, condition: Any, timeout: float, children: list[Any], what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what}; assignments: {self.assigned}")
+            if not all(c.is_alive() for c in children):
+                raise RuntimeError(f"an extractor exited while waiting: {what}")
+            self.drain()
 
 
 def run_pipeline(payloads: list[bytes], warmup: list[bytes], args: argparse.Namespace) -> dict[str, Any]:
@@ -226,6 +318,8 @@ def run_pipeline(payloads: list[bytes], warmup: list[bytes], args: argparse.Name
     from services.stack.kafka import create_topics
     from services.stack.local import LocalStack
 
+    consumers, partitions = getattr(args, "consumers", 1), getattr(args, "partitions", 1)
+    session_ms = getattr(args, "session_timeout_ms", 1000)
     work = Path(tempfile.mkdtemp(prefix="clinie-bench-stream-"))
     with LocalStack(work, args.model_repository, database_url=args.database_url) as stack, RssSampler() as rss:
         env = stack.env()
@@ -234,45 +328,104 @@ def run_pipeline(payloads: list[bytes], warmup: list[bytes], args: argparse.Name
                                      triton_url=triton_url, triton_protocol=args.protocol,
                                      database_url=env["CLINIE_DATABASE_URL"], model_repository=args.model_repository,
                                      model_version=args.model_version, max_in_flight=args.max_in_flight,
-                                     max_note_chars=10**7, kafka_session_timeout_ms=1000,
-                                     kafka_heartbeat_interval_ms=200)
+                                     max_note_chars=10**7, kafka_session_timeout_ms=session_ms,
+                                     kafka_heartbeat_interval_ms=max(100, session_ms // 5))
         migrate(settings.database_dsn)
-        create_topics(settings.kafka_bootstrap_servers, [settings.input_topic, settings.dead_letter_topic])
+        create_topics(settings.kafka_bootstrap_servers, [settings.input_topic], partitions=partitions)
+        create_topics(settings.kafka_bootstrap_servers, [settings.dead_letter_topic])
         if stack.triton.pid is not None:
             rss.watch("triton", stack.triton.pid)
         ctx = mp.get_context("spawn")
-        done, ready, out = ctx.Value("i", 0), ctx.Event(), ctx.Queue()
-        expected = len(warmup) + len(payloads)
+        stop, progress_q, out = ctx.Event(), ctx.Queue(), ctx.Queue()
         fields = {**settings.model_dump(mode="json"), "database_url": settings.database_dsn}
-        child = ctx.Process(target=_extractor, args=(fields, expected, done, ready, out))
-        child.start()
-        assert child.pid is not None
-        rss.watch("extractor", child.pid)
-        if not ready.wait(args.timeout):
-            raise TimeoutError("the extractor did not start")
-        asyncio.run(_publish(settings.kafka_bootstrap_servers, settings.input_topic, warmup))
-        deadline = time.monotonic() + args.timeout
-        while done.value < len(warmup):
-            if time.monotonic() > deadline or not child.is_alive():
-                raise TimeoutError("warm-up notes were not processed")
-            time.sleep(0.05)
-        published = asyncio.run(_publish(settings.kafka_bootstrap_servers, settings.input_topic, payloads))
-        result: dict[str, Any] = out.get(timeout=args.timeout)
-        child.join(60)
-        dead = asyncio.run(read_dead_letters(settings, result["dead_lettered"]))
-    timed = [t for t in result["timings"] if t[0] >= len(warmup)]  # warm-up notes are offsets 0..WARMUP-1
-    seconds = max(t[3] for t in timed) - published
+        children, readies = [], []
+        for i in range(consumers):
+            ready = ctx.Event()
+            child = ctx.Process(target=_extractor, args=(fields, i, ready, stop, progress_q, out))
+            child.start()
+            assert child.pid is not None
+            rss.watch(f"extractor-{i}", child.pid)
+            children.append(child)
+            readies.append(ready)
+        progress = Progress(progress_q)
+        results: list[dict[str, Any]] = []
+        try:
+            progress.wait(lambda: all(r.is_set() for r in readies), args.timeout, children,
+                          "the extractors did not start")
+            # the group is settled: every partition has one owner (and every extractor one partition, if enough),
+            # unchanged for 2 s
+            progress.wait(lambda: balanced(progress.assigned, consumers, partitions)
+                          and time.monotonic() - progress.changed_at > 2.0, args.timeout, children,
+                          f"the consumer group did not settle on {partitions} partitions over {consumers} members")
+            settled = dict(progress.assigned)
+            w_payloads, w_keys, w_parts = warmup_plan(warmup, partitions)
+            _, warm_placed = asyncio.run(_publish(settings.kafka_bootstrap_servers, settings.input_topic,
+                                                  w_payloads, w_keys, w_parts))
+            progress.wait(lambda: all(k in progress.done for k in w_keys), args.timeout, children,
+                          "warm-up notes were not processed")
+            changes_before = len(progress.assignment_log)
+            keys = note_keys(payloads)
+            published, placed = asyncio.run(_publish(settings.kafka_bootstrap_servers, settings.input_topic,
+                                                     payloads, keys))
+            progress.wait(lambda: all(k in progress.done for k in keys), args.timeout, children,
+                          "not every note was stored or dead-lettered")
+        finally:
+            stop.set()
+            import queue as queue_mod
+
+            for _ in children:
+                try:
+                    results.append(out.get(timeout=120))
+                except queue_mod.Empty:
+                    break
+            for child in children:
+                child.join(60)
+                if child.is_alive():
+                    child.kill()
+        progress.drain(0)
+        rebalances = [{"at_s": round(at - published, 2), "extractor": idx, "partitions": parts}
+                      for at, idx, parts in progress.assignment_log[changes_before:]]
+        n_dead = sum(r["dead_lettered"] for r in results)
+        dead = asyncio.run(read_dead_letters(settings, n_dead))
+    warm = set(w_keys)
+    results.sort(key=lambda r: r["index"])
+    all_timed = [(r["index"], t) for r in results for t in r["timings"] if t[2] not in warm and t[6] != "abandoned"]
+    first: dict[str, tuple[int, Any]] = {}
+    for idx, t in sorted(all_timed, key=lambda x: x[1][5]):
+        first.setdefault(t[2], (idx, t))
+    timed = [t for _, t in first.values()]
+    warm_offsets = {(p, o) for r in results for (p, o, k, *_rest) in r["timings"] if k in warm}
+    seconds = max(t[5] for t in timed) - published
     windows = count_windows(payloads, args)
-    return {"notes": len(timed), "stored": sum(1 for t in timed if t[4] == "stored"),
-            "dead_lettered": sum(1 for t in timed if t[4] == "dead_lettered"),
-            "dead_letters": [{"code": d["code"], "reason": d["reason"], "source_offset": d["source_offset"]}
-                             for d in dead if int(d["source_offset"] or 0) >= len(warmup)],
+    per_extractor = []
+    for r in results:
+        mine = [t for idx, t in all_timed if idx == r["index"]]
+        per_extractor.append({
+            "extractor": r["index"], "partitions_at_start": settled.get(r["index"], []),
+            "partitions_at_end": r["assignments"][-1][1] if r["assignments"] else [],
+            "notes": len(mine), "stored": sum(1 for t in mine if t[6] == "stored"),
+            "dead_lettered": sum(1 for t in mine if t[6] == "dead_lettered"),
+            "peak_rss_mb": max(rss.peak_mb.get(f"extractor-{r['index']}", 0.0), r["peak_rss_mb"])})
+    from collections import Counter
+
+    return {"notes": len(timed), "stored": sum(1 for t in timed if t[6] == "stored"),
+            "dead_lettered": sum(1 for t in timed if t[6] == "dead_lettered"),
+            "dead_letters": [{"code": d["code"], "reason": d["reason"], "source_partition": d["source_partition"],
+                              "source_offset": d["source_offset"]} for d in dead
+                             if (int(d["source_partition"] or 0), int(d["source_offset"] or 0)) not in warm_offsets],
+            "redelivered": len(all_timed) - len(timed),
             "seconds": round(seconds, 2), "notes_per_s": round(len(timed) / seconds, 3),
             "windows": windows, "windows_per_s": round(windows / seconds, 2),
-            "latency_s": {"service": percentiles([t[3] - t[2] for t in timed]),
-                          "end_to_end": percentiles([t[3] - t[1] for t in timed])},
-            "peak_rss_mb": {"extractor": max(rss.peak_mb.get("extractor", 0.0), result["peak_rss_mb"]),
+            "latency_s": {"service": percentiles([t[5] - t[4] for t in timed]),
+                          "end_to_end": percentiles([t[5] - t[3] for t in timed])},
+            "peak_rss_mb": {"extractor": max((e["peak_rss_mb"] for e in per_extractor), default=0.0),
+                            "extractors_total": round(sum(e["peak_rss_mb"] for e in per_extractor), 1),
                             "triton": rss.peak_mb.get("triton")},
+            "consumers": consumers, "partitions": partitions,
+            "published_per_partition": dict(sorted(Counter(placed).items())),
+            "warmup_per_partition": dict(sorted(Counter(warm_placed).items())),
+            "extractors": per_extractor, "rebalances_during_run": rebalances,
+            "kafka_session_timeout_ms": session_ms,
             "protocol": args.protocol, "max_in_flight": args.max_in_flight}
 
 
@@ -312,6 +465,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="torch threads of the model-only run (default: all CPUs)")
     ap.add_argument("--model-repository", type=Path, default=default_repository())
     ap.add_argument("--model-version", default="", help="default: the highest version in the repository")
+    ap.add_argument("--partitions", type=int, default=1, help="partitions of the input topic (default 1)")
+    ap.add_argument("--consumers", type=int, default=1,
+                    help="extractor processes in one consumer group (default 1)")
+    ap.add_argument("--session-timeout-ms", type=int, default=1000,
+                    help="the extractors' Kafka session timeout; heartbeat = 1/5 of it (default 1000)")
     ap.add_argument("--database-url", default=None, help="PostgreSQL to use (default: an embedded one)")
     ap.add_argument("--skip-model-only", action="store_true", help="pipeline only (no ratio)")
     ap.add_argument("--timeout", type=float, default=3600.0)

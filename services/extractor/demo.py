@@ -82,7 +82,8 @@ async def consume_until_done(settings: ExtractorSettings, expected: int, timeout
 
 async def read_dead_letters(settings: ExtractorSettings, expected: int, timeout_s: float = 30.0
                             ) -> list[dict[str, Any]]:
-    """The reasons of the messages on the dead-letter topic: code, reason, message and source offset (no payload)."""
+    """The reasons of the messages on the dead-letter topic: code, reason, message, source partition and offset
+    (no payload)."""
     from aiokafka import AIOKafkaConsumer
 
     if expected == 0:
@@ -100,6 +101,7 @@ async def read_dead_letters(settings: ExtractorSettings, expected: int, timeout_
                     h = {k: v.decode("utf-8", "replace") for k, v in rec.headers}
                     out.append({"code": h.get("clinie-error-code"), "reason": h.get("clinie-error-reason"),
                                 "message": h.get("clinie-error-message"),
+                                "source_partition": h.get("clinie-source-partition"),
                                 "source_offset": h.get("clinie-source-offset")})
     finally:
         await consumer.stop()
