@@ -25,13 +25,13 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
@@ -117,15 +117,19 @@ class OffsetTracker:
     def __init__(self) -> None:
         self._parts: dict[TopicPartition, _Partition] = {}
 
-    def started(self, tp: TopicPartition, offset: int) -> None:
+    def started(self, tp: TopicPartition, offset: int) -> _Partition:
+        """Count ``offset`` in flight; pass the returned state back to :meth:`finished`."""
         part = self._parts.get(tp)
         if part is None:  # the first offset taken is where the group's committed position already is
             part = self._parts[tp] = _Partition(committed=offset)
         part.in_flight[offset] += 1
         part.highest = max(part.highest, offset)
+        return part
 
-    def finished(self, tp: TopicPartition, offset: int) -> None:
-        part = self._parts[tp]
+    def finished(self, tp: TopicPartition, offset: int, part: _Partition | None = None) -> None:
+        """``part`` is what :meth:`started` returned: a message taken before its partition was revoked finishes
+        against that old state, never against the state of a later assignment of the same partition."""
+        part = part if part is not None else self._parts[tp]
         part.in_flight[offset] -= 1
         if part.in_flight[offset] <= 0:
             del part.in_flight[offset]
@@ -146,9 +150,29 @@ class OffsetTracker:
             part = self._parts[tp]
             part.committed = max(part.committed, pos)
 
+    def forget(self, tps: Iterable[TopicPartition]) -> None:
+        """Drop the state of revoked partitions. Their unfinished messages go to the new owner; if a partition
+        comes back, its position starts again from the group's committed offset, so a message still finishing
+        from the earlier assignment can never pull the group's offset back below what another member committed."""
+        for tp in tps:
+            self._parts.pop(tp, None)
+
     @property
     def in_flight(self) -> int:
         return sum(sum(p.in_flight.values()) for p in self._parts.values())
+
+
+class _ForgetRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Rebalance listener: revoked partitions leave the :class:`OffsetTracker`."""
+
+    def __init__(self, tracker: OffsetTracker) -> None:
+        self.tracker = tracker
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self.tracker.forget(revoked)
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        return None
 
 
 class ExtractorService:
@@ -182,6 +206,7 @@ class ExtractorService:
             max_poll_interval_ms=30 * 60 * 1000,  # a note may wait long for Triton/PostgreSQL to come back
             session_timeout_ms=s.kafka_session_timeout_ms,
             heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
+            listener=_ForgetRevoked(self.tracker),
         )
         async def on_document_reference(msg: KafkaMessage) -> None:
             await self.handle(msg)
@@ -208,8 +233,8 @@ class ExtractorService:
         record = msg.raw_message
         tp = TopicPartition(record.topic, record.partition)  # type: ignore[union-attr]
         offset: int = record.offset  # type: ignore[union-attr]
-        self.tracker.started(tp, offset)
-        task = asyncio.create_task(self._settle(msg, tp, offset))
+        part = self.tracker.started(tp, offset)
+        task = asyncio.create_task(self._settle(msg, tp, offset, part))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -231,10 +256,10 @@ class ExtractorService:
             return True
         return False
 
-    async def _settle(self, msg: KafkaMessage, tp: TopicPartition, offset: int) -> None:
+    async def _settle(self, msg: KafkaMessage, tp: TopicPartition, offset: int, part: _Partition) -> None:
         try:
             if await self._process(msg):
-                self.tracker.finished(tp, offset)
+                self.tracker.finished(tp, offset, part)
                 await self._commit(msg)
         except Exception as exc:  # e.g. the dead-letter topic refused an empty body: hold the commits, never skip
             log.error("message neither stored nor dead-lettered; offsets from here on stay uncommitted",

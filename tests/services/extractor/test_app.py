@@ -70,6 +70,18 @@ def test_a_redelivered_offset_needs_both_copies_finished() -> None:
     assert t.to_commit() == {TP: 1}
 
 
+def test_a_revoked_partition_that_comes_back_never_commits_below_the_new_owner() -> None:
+    t = OffsetTracker()
+    old = t.started(TP, 3)  # still being processed when the partition is revoked
+    t.forget([TP])  # another member takes the partition, finishes 3..9 and commits 10
+    assert t.to_commit() == {} and t.in_flight == 0
+    new = t.started(TP, 10)  # the partition comes back: it resumes at the group's committed offset
+    t.finished(TP, 3, old)  # the old copy of 3 finishes late
+    assert t.to_commit() == {}, "10 is in flight: nothing may be committed, least of all 3"
+    t.finished(TP, 10, new)
+    assert t.to_commit() == {TP: 11}
+
+
 # --- ExtractorService with fakes -------------------------------------------------------------------------------
 
 
