@@ -107,6 +107,25 @@ class RssSampler:
         self._stop.set()
         self._thread.join(5)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) used so far by each watched process with its live children, and by the whole
+        machine (``machine``: every core's busy time), for a per-note breakdown of where the CPU goes."""
+        import psutil
+
+        out: dict[str, float] = {}
+        for name, pid in self.pids.items():
+            try:
+                procs = [psutil.Process(pid)]
+                procs += procs[0].children(recursive=True)
+                out[name] = sum(t.user + t.system for pr in procs for t in [pr.cpu_times()])
+                own = procs[0].cpu_times()
+                out[f"{name} (process itself)"] = own.user + own.system
+            except psutil.Error:
+                continue
+        total = psutil.cpu_times()
+        out["machine"] = sum(total) - total.idle - getattr(total, "iowait", 0.0)
+        return out
+
     def _run(self) -> None:
         import psutil
 
@@ -139,15 +158,16 @@ def _model_only(payloads: list[bytes], repo: str, version: str, threads: int, in
     extractor = Annotator(backend, backend.tokenizer, backend.net.config, stages=default_stages())
     docs = [parse_document_reference(p, max_chars=10**7).document for p in payloads]
     extractor.annotate(docs[:WARMUP])
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(max_workers=in_flight) as pool:
         annotated = list(pool.map(lambda d: extractor.annotate([d])[0], docs))
     seconds = time.perf_counter() - started
+    cpu_ms_per_note = round(1000 * (time.process_time() - cpu_started) / max(1, len(docs)), 1)
     windows = sum(len(d.segments) for d in annotated)
     out.put({"notes": len(docs), "windows": windows, "seconds": round(seconds, 2),
              "notes_per_s": round(len(docs) / seconds, 3), "windows_per_s": round(windows / seconds, 2),
              "peak_rss_mb": peak_rss_mb(), "torch_threads": threads, "concurrent_notes": in_flight,
-             "model_version": f"clinie_ie/{vdir.name}"})
+             "cpu_ms_per_note": cpu_ms_per_note, "model_version": f"clinie_ie/{vdir.name}"})
 
 
 def run_model_only(payloads: list[bytes], args: argparse.Namespace, version: str) -> dict[str, Any]:
@@ -364,11 +384,13 @@ def run_pipeline(payloads: list[bytes], warmup: list[bytes], args: argparse.Name
             progress.wait(lambda: all(k in progress.done for k in w_keys), args.timeout, children,
                           "warm-up notes were not processed")
             changes_before = len(progress.assignment_log)
+            cpu_before = rss.cpu_seconds()
             keys = note_keys(payloads)
             published, placed = asyncio.run(_publish(settings.kafka_bootstrap_servers, settings.input_topic,
                                                      payloads, keys))
             progress.wait(lambda: all(k in progress.done for k in keys), args.timeout, children,
                           "not every note was stored or dead-lettered")
+            cpu_after = rss.cpu_seconds()
         finally:
             stop.set()
             import queue as queue_mod
@@ -408,6 +430,16 @@ def run_pipeline(payloads: list[bytes], warmup: list[bytes], args: argparse.Name
             "peak_rss_mb": max(rss.peak_mb.get(f"extractor-{r['index']}", 0.0), r["peak_rss_mb"])})
     from collections import Counter
 
+    used = {k: cpu_after[k] - cpu_before[k] for k in cpu_after if k in cpu_before}
+    extractor_cpu = sum(v for k, v in used.items() if k.startswith("extractor-") and "itself" not in k)
+    cpu_ms_per_note = {"triton": used.get("triton", 0.0),
+                       "triton server process (without the Python-backend stub)":
+                           used.get("triton (process itself)", 0.0),
+                       "extractors": extractor_cpu,
+                       "rest (broker, database, API, this benchmark)":
+                           used["machine"] - used.get("triton", 0.0) - extractor_cpu,
+                       "machine": used["machine"]}
+    cpu_ms_per_note = {k: round(1000 * v / max(1, len(payloads)), 1) for k, v in cpu_ms_per_note.items()}
     return {"notes": len(timed), "stored": sum(1 for t in timed if t[6] == "stored"),
             "dead_lettered": sum(1 for t in timed if t[6] == "dead_lettered"),
             "dead_letters": [{"code": d["code"], "reason": d["reason"], "source_partition": d["source_partition"],
@@ -421,6 +453,7 @@ def run_pipeline(payloads: list[bytes], warmup: list[bytes], args: argparse.Name
             "peak_rss_mb": {"extractor": max((e["peak_rss_mb"] for e in per_extractor), default=0.0),
                             "extractors_total": round(sum(e["peak_rss_mb"] for e in per_extractor), 1),
                             "triton": rss.peak_mb.get("triton")},
+            "cpu_ms_per_note": cpu_ms_per_note,
             "consumers": consumers, "partitions": partitions,
             "published_per_partition": dict(sorted(Counter(placed).items())),
             "warmup_per_partition": dict(sorted(Counter(warm_placed).items())),
