@@ -11,6 +11,7 @@ outputs ``ENTITIES`` int64 ``[1, E, 3]``, ``ENTITY_SCORES`` fp32 ``[1, E, 2]``, 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,26 @@ def output_from_arrays(arrays: dict[str, NDArray[np.generic]]) -> NoteOutput:
         relations=get("RELATIONS", (-1, 2), np.int64).reshape(-1, 2),  # type: ignore[arg-type]
         relation_scores=get("RELATION_SCORES", (-1,), np.float32).reshape(-1),  # type: ignore[arg-type]
     )
+
+
+def instance_count(model_config: str | dict[str, object]) -> int:
+    """Model instances Triton runs of this model (the sum over ``instance_group``; 1 when not given)."""
+    cfg = json.loads(model_config) if isinstance(model_config, str) else model_config
+    groups = cfg.get("instance_group")
+    total = 0
+    for group in groups if isinstance(groups, list) else []:
+        if isinstance(group, dict):
+            total += int(group.get("count", 1))
+    return max(1, total)
+
+
+def threads_per_instance(env_threads: int, instances: int, cpus: int) -> int:
+    """Torch threads for each model instance: ``CLINIE_TRITON_THREADS`` when set (> 0), else the CPUs divided
+    among the instances. Several instances of one thread each run batches side by side; one instance with every
+    core spends the cores spin-waiting between its operators while the extractor needs them (docs/benchmarks.md)."""
+    if env_threads > 0:
+        return env_threads
+    return max(1, cpus // max(1, instances))
 
 
 class TritonAdapter:

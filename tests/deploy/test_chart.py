@@ -271,6 +271,14 @@ def test_triton_deployment_defaults() -> None:
     assert {p["name"]: p["port"] for p in service["ports"]} == {"http": 8000, "grpc": 8001, "metrics": 8002}
 
 
+def test_triton_threads_default_to_half_the_cpu_limit() -> None:
+    """Two model instances (config.pbtxt) share the 4-CPU limit: 2 torch threads each."""
+    spec = named(render("defaults"), "Deployment", "triton")["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    assert {"name": "CLINIE_TRITON_THREADS", "value": "2"} in container["env"]
+    assert container["resources"]["limits"]["cpu"] == "4"
+
+
 def test_gpu_triton() -> None:
     docs = render("gpu-triton")
     d = named(docs, "Deployment", "triton")

@@ -8,13 +8,14 @@ import os
 
 import triton_python_backend_utils as pb_utils
 
-from clinie.serving.triton_model import INPUTS, OUTPUTS, TritonAdapter
+from clinie.serving.triton_model import INPUTS, OUTPUTS, TritonAdapter, instance_count, threads_per_instance
 
 
 class TritonPythonModel:
     def initialize(self, args):
         version_dir = os.path.join(args["model_repository"], args["model_version"])
-        threads = int(os.environ.get("CLINIE_TRITON_THREADS", "0")) or None
+        threads = threads_per_instance(int(os.environ.get("CLINIE_TRITON_THREADS", "0") or 0),
+                                       instance_count(args["model_config"]), len(os.sched_getaffinity(0)))
         self.adapter = TritonAdapter(version_dir, threads=threads)
 
     def execute(self, requests):
