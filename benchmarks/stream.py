@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -107,23 +108,20 @@ class RssSampler:
         self._stop.set()
         self._thread.join(5)
 
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU time (user + system) used so far by each watched process with its live children, and by the whole
-        machine (``machine``: every core's busy time), for a per-note breakdown of where the CPU goes."""
+    def cpu_seconds(self) -> dict[str, tuple[float, float]]:
+        """CPU time (user + system) used so far by each watched process: (with its live children, alone)."""
         import psutil
 
-        out: dict[str, float] = {}
+        out: dict[str, tuple[float, float]] = {}
         for name, pid in self.pids.items():
             try:
-                procs = [psutil.Process(pid)]
-                procs += procs[0].children(recursive=True)
-                out[name] = sum(t.user + t.system for pr in procs for t in [pr.cpu_times()])
-                own = procs[0].cpu_times()
-                out[f"{name} (process itself)"] = own.user + own.system
+                proc = psutil.Process(pid)
+                times = proc.cpu_times()
+                own = times.user + times.system
+                kids = sum(t.user + t.system for c in proc.children(recursive=True) for t in [c.cpu_times()])
             except psutil.Error:
                 continue
-        total = psutil.cpu_times()
-        out["machine"] = sum(total) - total.idle - getattr(total, "iowait", 0.0)
+            out[name] = (own + kids, own)
         return out
 
     def _run(self) -> None:
@@ -137,6 +135,14 @@ class RssSampler:
                 except psutil.Error:
                     continue
                 self.peak_mb[name] = max(self.peak_mb[name], round(rss / 2**20, 1))
+
+
+def machine_busy_seconds() -> float:
+    """Busy CPU time of every core of the machine so far (all but idle and I/O wait)."""
+    import psutil
+
+    total = psutil.cpu_times()
+    return float(sum(total) - total.idle - getattr(total, "iowait", 0.0))
 
 
 # --- model only (child process) ------------------------------------------------------------------------------------
@@ -384,13 +390,13 @@ def run_pipeline(payloads: list[bytes], warmup: list[bytes], args: argparse.Name
             progress.wait(lambda: all(k in progress.done for k in w_keys), args.timeout, children,
                           "warm-up notes were not processed")
             changes_before = len(progress.assignment_log)
-            cpu_before = rss.cpu_seconds()
+            cpu_before, busy_before = rss.cpu_seconds(), machine_busy_seconds()
             keys = note_keys(payloads)
             published, placed = asyncio.run(_publish(settings.kafka_bootstrap_servers, settings.input_topic,
                                                      payloads, keys))
             progress.wait(lambda: all(k in progress.done for k in keys), args.timeout, children,
                           "not every note was stored or dead-lettered")
-            cpu_after = rss.cpu_seconds()
+            cpu_after, busy_after = rss.cpu_seconds(), machine_busy_seconds()
         finally:
             stop.set()
             import queue as queue_mod
@@ -428,18 +434,18 @@ def run_pipeline(payloads: list[bytes], warmup: list[bytes], args: argparse.Name
             "notes": len(mine), "stored": sum(1 for t in mine if t[6] == "stored"),
             "dead_lettered": sum(1 for t in mine if t[6] == "dead_lettered"),
             "peak_rss_mb": max(rss.peak_mb.get(f"extractor-{r['index']}", 0.0), r["peak_rss_mb"])})
-    from collections import Counter
+    def used(name: str, alone: bool = False) -> float:
+        k = 1 if alone else 0
+        return cpu_after[name][k] - cpu_before[name][k] if name in cpu_after and name in cpu_before else 0.0
 
-    used = {k: cpu_after[k] - cpu_before[k] for k in cpu_after if k in cpu_before}
-    extractor_cpu = sum(v for k, v in used.items() if k.startswith("extractor-") and "itself" not in k)
-    cpu_ms_per_note = {"triton": used.get("triton", 0.0),
-                       "triton server process (without the Python-backend stub)":
-                           used.get("triton (process itself)", 0.0),
-                       "extractors": extractor_cpu,
-                       "rest (broker, database, API, this benchmark)":
-                           used["machine"] - used.get("triton", 0.0) - extractor_cpu,
-                       "machine": used["machine"]}
-    cpu_ms_per_note = {k: round(1000 * v / max(1, len(payloads)), 1) for k, v in cpu_ms_per_note.items()}
+    machine_cpu = busy_after - busy_before
+    extractor_cpu = sum(used(name) for name in cpu_after if name.startswith("extractor-"))
+    cpu_seconds = {"triton": used("triton"),
+                   "triton server process (without the Python-backend stub)": used("triton", alone=True),
+                   "extractors": extractor_cpu,
+                   "rest (broker, database, API, this benchmark)": machine_cpu - used("triton") - extractor_cpu,
+                   "machine": machine_cpu}
+    cpu_ms_per_note = {k: round(1000 * v / max(1, len(payloads)), 1) for k, v in cpu_seconds.items()}
     return {"notes": len(timed), "stored": sum(1 for t in timed if t[6] == "stored"),
             "dead_lettered": sum(1 for t in timed if t[6] == "dead_lettered"),
             "dead_letters": [{"code": d["code"], "reason": d["reason"], "source_partition": d["source_partition"],
@@ -485,6 +491,15 @@ def machine() -> dict[str, Any]:
             "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
+def write_report(report: dict[str, Any], path: Path | None) -> None:
+    """The JSON result on stdout, and in ``path`` when given."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from clinie.model.repository import default_repository
 
@@ -527,11 +542,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if "model_only" in report:
         report["ratio"] = round(report["pipeline"]["notes_per_s"] / report["model_only"]["notes_per_s"], 3)
     report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    write_report(report, args.json)
     return report
 
 

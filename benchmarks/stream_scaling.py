@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.stream import DEFAULT_INPUT, WARMUP, load_notes, machine, run_model_only, run_pipeline
+from benchmarks.stream import DEFAULT_INPUT, WARMUP, load_notes, machine, run_model_only, run_pipeline, write_report
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -99,12 +99,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"{n} extractor(s), {args.partitions} partitions: {result['notes_per_s']} notes/s", file=sys.stderr)
     report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     report["table"] = table(report["runs"])
-    text = json.dumps(report, indent=2)
-    print(text)
+    write_report(report, args.json)
     print(report["table"], file=sys.stderr)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
     return report
 
 
