@@ -22,6 +22,7 @@ from clinie.augment.vocab import DrugClass, DrugInfo, ProblemInfo, Vocab, load_v
 T = TypeVar("T")
 NOTE_TYPES = ("clinic", "ed", "discharge", "progress")
 BULLETS = ("• ", "- ", "* ", "")
+_TOPICAL_UNITS = ("cream", "ointment", "gel")  # written "triamcinolone 0.1% cream, apply a thin layer topically"
 
 
 # ---------------------------------------------------------------------------------------------------- planning
@@ -176,7 +177,7 @@ class Writer:
         d = med.drug
         if d.unit == "puffs":
             return f"{med.strength} puffs"
-        if d.unit in ("cream", "ointment"):
+        if d.unit in _TOPICAL_UNITS:
             return med.strength
         if d.unit == "mg" and self.p(0.25):
             return f"{med.strength}mg"
@@ -206,7 +207,7 @@ class Writer:
             attrs.append(self.b.ent(text, label))
 
         prn = med.freq_kind == "prn"
-        if d.unit in ("cream", "ointment"):
+        if d.unit in _TOPICAL_UNITS:
             self.t(f" {med.strength} {d.unit}, apply a thin layer")
             route = self.route_text(med) or "topically"
             put("topically" if route == "topical" else route, "Route")  # "apply a thin layer topically"
@@ -253,7 +254,15 @@ class Writer:
 
     def med_phrase(self, med: Med, *, style: str | None = None, reason: bool = True, cap: bool = False,
                    duration: bool | None = None, upper: bool = False) -> int:
+        prefix = self.route_prefix(med.drug.route) if med.drug.route != "oral" and self.p(0.2) else None
+        route = None
+        if prefix is not None:  # the route as an adjective: "topical hydrocortisone", "IV ceftriaxone"
+            prefix = prefix.upper() if upper else prefix[0].upper() + prefix[1:] if cap else prefix
+            route = self.b.ent(prefix, "Route")
+            self.t(" ")
+            cap = False
         drug = self.drug(med, cap=cap, upper=upper)
+        self.b.link(route, drug)
         if style != "none":
             self.sig(med, drug, style=style, reason=reason, duration=duration)
         elif reason and med.reason is not None and self.p(0.5):
@@ -826,10 +835,17 @@ class NoteRenderer:
         name, ingredient = w.pick(_INJECTABLES)
         epidural = w.p(0.2)
         w.t(w.pick(("We will proceed with ", "We can consider ", "I recommend ", "Plan for ", "Today we gave ")))
-        w.t("an epidural " if epidural else "a ")
-        d = w.b.ent(name, "Drug", ingredient=ingredient)
-        w.t(" ")
-        w.b.link(w.b.ent("injections" if w.p(0.15) else "injection", "Route"), d)
+        if not epidural and w.p(0.2):  # the form as an adjective before the drug: "an injectable steroid"
+            w.t("an ")
+            r = w.b.ent("injectable", "Route")
+            w.t(" ")
+            d = w.b.ent(name, "Drug", ingredient=ingredient)
+        else:
+            w.t("an epidural " if epidural else "a ")
+            d = w.b.ent(name, "Drug", ingredient=ingredient)
+            w.t(" ")
+            r = w.b.ent("injections" if w.p(0.15) else "injection", "Route")
+        w.b.link(r, d)
         w.t(w.pick(_INJECTION_SITES) + ".")
         return d
 
@@ -868,7 +884,7 @@ class NoteRenderer:
                 w.t(" ")
                 d = w.drug(med)
                 w.b.link(r, d)
-                if med.drug.unit not in ("cream", "ointment"):
+                if med.drug.unit not in _TOPICAL_UNITS:
                     w.sig(med, d, style=w.pick(("dose_only", "freq_only")), reason=False)
                 if med.reason and w.p(0.4):
                     w.t(" for ")

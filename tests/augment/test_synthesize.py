@@ -80,6 +80,21 @@ def test_route_and_frequency_vocabulary(docs: list[dict[str, Any]]) -> None:
         assert re.match(r"(for|x|over)\b|x\d", e["text"]), e["text"]
 
 
+def test_routes_written_before_the_drug_and_in_prescription_style(docs: list[dict[str, Any]]) -> None:
+    """Both ways a route is written besides "PO": as an adjective right before its drug ("topical clobetasol",
+    "an injectable steroid") and in e-prescribing sigs ("by oral route"); each is linked to its drug."""
+    before, prescription = 0, 0
+    for d in docs:
+        by_id = {e["id"]: e for e in d["entities"]}
+        for r in d["relations"]:
+            head, tail = by_id[r["head"]], by_id[r["tail"]]
+            if r["label"] != "Route-Drug":
+                continue
+            before += d["text"][head["end"]:tail["start"]] == " "
+            prescription += bool(re.fullmatch(r"by \w+ route", head["text"]))
+    assert before >= 5 and prescription >= 5, (before, prescription)
+
+
 def test_headers_never_entities(docs: list[dict[str, Any]]) -> None:
     for d in docs:
         for e in d["entities"]:
