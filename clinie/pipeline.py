@@ -61,7 +61,8 @@ def postprocess(prepared: Prepared, output: NoteOutput, schema: LabelSchema, con
 
     The model version's thresholds (``config.negation_threshold``, ``config.relation_threshold``) are applied
     here and nowhere else, so every backend returning the same scores gives the same document. Fragments of one
-    word that widen to the same span become one entity; a (head, tail) pair is linked at most once.
+    word that widen to the same span become one entity; a span of punctuation only is dropped with its relations;
+    a (head, tail) pair is linked at most once.
     """
     offsets = prepared.encoded.offsets
     word_start = prepared.encoded.word_start
@@ -75,6 +76,9 @@ def postprocess(prepared: Prepared, output: NoteOutput, schema: LabelSchema, con
         if (ts, te, lab) in seen:  # two fragments of one word became the same span
             row_to_entity[k] = seen[(ts, te, lab)]
             continue
+        start, end = int(offsets[ts, 0]), int(offsets[te - 1, 1])
+        if not any(c.isalnum() for c in prepared.doc.text[start:end]):
+            continue  # punctuation only (the "." of "e.l.f."): never a mention under the annotation guidelines
         label = schema.entity_labels[lab]
         conf, negp = output.entity_scores[k].tolist()
         seen[(ts, te, lab)] = row_to_entity[k] = len(entities)
@@ -82,8 +86,8 @@ def postprocess(prepared: Prepared, output: NoteOutput, schema: LabelSchema, con
             Entity(
                 id=f"T{len(entities) + 1}",
                 label=label,
-                start=int(offsets[ts, 0]),
-                end=int(offsets[te - 1, 1]),
+                start=start,
+                end=end,
                 negated=label in schema.negatable_labels and negp >= config.negation_threshold,
                 score=float(conf),
             )
@@ -92,6 +96,8 @@ def postprocess(prepared: Prepared, output: NoteOutput, schema: LabelSchema, con
     linked: set[tuple[int, int]] = set()
     for (h, t), score in zip(output.relations.tolist(), output.relation_scores.tolist(), strict=True):
         if score < config.relation_threshold:
+            continue
+        if h not in row_to_entity or t not in row_to_entity:  # an argument dropped above
             continue
         head, tail = row_to_entity[h], row_to_entity[t]
         if (head, tail) in linked:

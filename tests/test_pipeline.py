@@ -133,3 +133,12 @@ def test_whole_token_labels_widen_glued_fragments_to_one_mention(joined: Prepare
     # widening; labels not listed (Dosage) are left as predicted
     assert spans(widened) == [("Drug", "lisinopril/hydrochlorothiazide"), ("Drug", "Retin-A"), ("Drug", "Norvasc"),
                               ("Dosage", "81 mg")]
+
+
+def test_a_span_of_punctuation_only_is_dropped_with_its_relations(joined: Prepared) -> None:
+    bracket, drug = piece_span(joined, JOINED, "("), piece_span(joined, JOINED, "Norvasc")
+    out = output(entities=[(bracket[0], bracket[1], S["Route"]), (drug[0], drug[1], S["Drug"])],
+                 scores=[(0.9, 0.0)] * 2, relations=[(0, 1)], relation_scores=[0.9])
+    doc = postprocess(joined, out, DEFAULT_SCHEMA, ModelConfig())
+    assert spans(doc) == [("Drug", "Norvasc")] and doc.relations == ()
+    assert doc.entities[0].id == "T1"
