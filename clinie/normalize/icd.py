@@ -2,7 +2,8 @@
 
 Terms come from three tiers, tried in this order for every match key (``clinie.normalize.text.keys``):
 
-0. ``data/conditions.tsv`` — curated clinician forms (and the drug-induced code for ADE mentions);
+0. ``data/conditions.tsv`` — curated clinician forms (and the drug-induced code for ADE mentions), then
+   ``data/conditions_silver.tsv`` — the condition forms of the silver train notes, coded (see its header);
 1. the clinician forms of ``clinie/augment/data/problems.tsv`` (the vocabulary the synthetic notes use);
 2. ICD-10-CM descriptions and inclusion terms of billable codes (``simple-icd-10-cm``), simplified.
 
@@ -63,17 +64,22 @@ def _simplify(term: str) -> str:
     return fold(t)
 
 
+# curated tables, first wins: the hand-curated visit-note forms, then the forms coded from the silver train notes
+CURATED_TABLES = ("data/conditions.tsv", "data/conditions_silver.tsv")
+
+
 def _curated_rows() -> Iterable[tuple[str, str, str]]:
-    """(term, code, ADE code or '') from data/conditions.tsv."""
-    text = resources.files("clinie.normalize").joinpath("data/conditions.tsv").read_text()
-    for line in text.splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        cols = [*line.split("\t"), "", ""]
-        code, terms, ade = cols[0].strip(), cols[1], cols[2].strip()
-        for term in terms.split("|"):
-            if term.strip():
-                yield term.strip(), code, ade
+    """(term, code, ADE code or '') from the curated tables, in ``CURATED_TABLES`` order."""
+    for name in CURATED_TABLES:
+        text = resources.files("clinie.normalize").joinpath(name).read_text()
+        for line in text.splitlines():
+            if not line.strip() or line.startswith("#"):
+                continue
+            cols = [*line.split("\t"), "", ""]
+            code, terms, ade = cols[0].strip(), cols[1], cols[2].strip()
+            for term in terms.split("|"):
+                if term.strip():
+                    yield term.strip(), code, ade
 
 
 def _vocab_rows() -> Iterable[tuple[str, str]]:
@@ -116,10 +122,10 @@ def build_index_data() -> dict[str, object]:
     ade: dict[str, str] = {}
     for term, code, ade_code in _curated_rows():
         for k in list(keys(term))[:1]:
-            if code not in curated[k]:
+            if code and code not in curated[k]:  # a row may give only the ADE code
                 curated[k].append(code)
             if ade_code:
-                ade[k] = ade_code
+                ade.setdefault(k, ade_code)
     vocab: dict[str, list[str]] = defaultdict(list)
     for term, code in _vocab_rows():
         k = fold(term)

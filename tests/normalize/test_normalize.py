@@ -113,3 +113,45 @@ def test_exam_line_organ_codes_a_generic_finding() -> None:
     out = Normalizer()(Document("n2", text, entities=ents))
     for i, (_, code) in enumerate(spans):
         assert out.entity(f"T{i}").codes[0] == f"{ICD10CM_SYSTEM}|{code}"
+
+
+def _table(name: str) -> list[tuple[str, list[str], str]]:
+    from importlib import resources
+
+    rows = []
+    for line in resources.files("clinie.normalize").joinpath(name).read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            code, forms, ade = [*line.split("\t"), ""][:3]
+            rows.append((code, forms.split("|"), ade))
+    return rows
+
+
+def test_silver_coded_forms_are_billable_codes() -> None:
+    icd = pytest.importorskip("simple_icd_10_cm")
+    rows = _table("data/conditions_silver.tsv")
+    assert len(rows) > 300
+    for code, forms, ade in rows:
+        for c in filter(None, (code, ade)):
+            assert icd.is_valid_item(c) and icd.is_leaf(c), (c, forms)
+
+
+def test_silver_forms_link_exactly_and_the_hand_curated_table_wins() -> None:
+    from clinie.normalize.icd import default_index
+
+    rows = _table("data/conditions.tsv")
+    hand = {next(iter(keys(f))): code for code, forms, _ in rows for f in forms if code}
+    hand_ade = {next(iter(keys(f))): ade for _, forms, ade in rows for f in forms if ade}
+    ix = default_index()
+    checked = 0
+    for code, forms, ade in _table("data/conditions_silver.tsv"):
+        for form in forms:
+            if ade:
+                hit = ix.exact(form, ade=True)
+                assert hit is not None and hit.code == hand_ade.get(next(iter(keys(form))), ade), form
+            if not code:
+                continue  # an ADE-only row adds no code for other mentions
+            hit = ix.exact(form)
+            assert hit is not None and hit.source == "curated", form
+            assert hit.code == hand.get(next(iter(keys(form))), code), form
+            checked += 1
+    assert checked > 500

@@ -1,0 +1,97 @@
+"""ICD-10-CM codes for the condition forms of the silver train notes (docs/normalization.md, "Silver-coded forms").
+
+    python corpora/aci-notes-train/condition_codes.py worklist > worklist.tsv   # forms to code, with contexts
+    python corpora/aci-notes-train/condition_codes.py table                     # condition-codes.tsv -> the table
+
+``worklist``: every distinct Problem/Reason/ADE form of aci-notes-train.jsonl (case-folded; ADE kept apart) that the
+hand-curated table does not already hold (run it with the silver table emptied to see what was coded), with the
+linker's current answer and two contexts. The coders' answers
+are ``condition-codes.tsv`` (form, kind, decision code/context/none, code, description, note).
+``table``: the forms decided ``code`` (valid, billable) -> ``clinie/normalize/data/conditions_silver.tsv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+CODES = HERE / "condition-codes.tsv"
+TABLE = ROOT / "clinie" / "normalize" / "data" / "conditions_silver.tsv"
+HEADER = """\
+# ICD-10-CM code\tclinician forms (|)\tdrug-induced code when the mention is an ADE (optional)
+# Forms of the silver train notes (corpora/aci-notes-train, 177 ACI-Bench notes; no dev/test text), coded
+# form by form in context by six LLM assistant sessions following annotation-guidelines.md (most specific
+# billable code the form itself supports; drug-induced code for ADE mentions), every code checked valid and
+# billable with simple-icd-10-cm. Forms whose code depends on the note (site, side) were left out. conditions.tsv
+# wins where both list a form. Regenerate: python corpora/aci-notes-train/condition_codes.py table
+"""
+
+
+def worklist() -> None:
+    from clinie.io import read_documents
+    from clinie.normalize.icd import default_index
+    from clinie.normalize.text import fold
+
+    index = default_index()
+    forms: dict[tuple[str, str], dict[str, object]] = {}
+    for doc in read_documents(HERE / "aci-notes-train.jsonl"):
+        for e in doc.entities:
+            if e.label not in ("Problem", "Reason", "ADE"):
+                continue
+            text = doc.span_text(e)
+            f = forms.setdefault((fold(text), "ADE" if e.label == "ADE" else "condition"),
+                                 {"n": 0, "ctx": [], "text": text})
+            f["n"] = int(f["n"]) + 1  # type: ignore[call-overload]
+            ctx = f["ctx"]
+            assert isinstance(ctx, list)
+            if len(ctx) < 2:
+                ls = doc.text.rfind("\n", 0, e.start) + 1
+                le = doc.text.find("\n", e.end)
+                le = len(doc.text) if le < 0 else le
+                a, b = max(ls, e.start - 120), min(le, e.end + 80)
+                ctx.append((doc.text[a:e.start] + "[[" + text + "]]" + doc.text[e.end:b]).replace("\t", " "))
+    out = csv.writer(sys.stdout, delimiter="\t", lineterminator="\n")
+    out.writerow(["form", "kind", "count", "linker_code", "linker_display", "linker_source", "linker_score",
+                  "contexts"])
+    rows = []
+    for (form, kind), f in forms.items():
+        text = str(f["text"])
+        cand = index.exact(text, ade=kind == "ADE")
+        if cand is not None and cand.source == "curated":
+            continue
+        cand = cand or index.lexical(text)
+        rows.append([form, kind, f["n"], cand.code if cand else "", cand.display if cand else "",
+                     cand.source if cand else "none", f"{cand.score:.2f}" if cand else "", " ||| ".join(f["ctx"])])
+    out.writerows(sorted(rows, key=lambda r: -int(r[2])))  # type: ignore[call-overload]
+
+
+def table() -> None:
+    import simple_icd_10_cm as icd
+
+    cond: dict[str, str] = {}
+    ade: dict[str, str] = {}
+    with CODES.open() as fh:
+        for r in csv.DictReader(fh, delimiter="\t"):
+            code = r["code"].strip()
+            if r["decision"] != "code":
+                continue
+            if not (icd.is_valid_item(code) and icd.is_leaf(code)):
+                raise SystemExit(f"not a billable ICD-10-CM code: {code} ({r['form']})")
+            (ade if r["kind"] == "ADE" else cond)[r["form"].strip()] = code
+    rows: dict[tuple[str, str], list[str]] = {}
+    for form, code in sorted(cond.items()):
+        rows.setdefault((code, ade.get(form, "")), []).append(form)
+    for form, code in sorted(ade.items()):
+        if form not in cond:  # an ADE-only form: the drug-induced code only
+            rows.setdefault(("", code), []).append(form)
+    lines = ["\t".join([code, "|".join(forms)] + ([ade_code] if ade_code else []))
+             for (code, ade_code), forms in sorted(rows.items())]
+    TABLE.write_text(HEADER + "\n".join(lines) + "\n")
+    print(f"{len(cond)} condition forms, {len(ade)} ADE forms, {len(rows)} rows -> {TABLE.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    {"worklist": worklist, "table": table}[sys.argv[1] if len(sys.argv) > 1 else "table"]()
