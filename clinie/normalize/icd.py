@@ -99,6 +99,16 @@ def icd_version() -> str:
     return f"ICD-10-CM April 2026 (simple-icd-10-cm {importlib.metadata.version('simple-icd-10-cm')})"
 
 
+def curated_version() -> str:
+    """A digest of the curated tables (``CURATED_TABLES``): recorded with the index, since they decide codes too."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in CURATED_TABLES:
+        digest.update(resources.files("clinie.normalize").joinpath(name).read_bytes())
+    return f"clinie curated tables {digest.hexdigest()[:12]}"
+
+
 def build_index_data() -> dict[str, object]:
     """The serialisable index: displays, terms per tier and the terminology version."""
     import simple_icd_10_cm as icd
@@ -136,7 +146,7 @@ def build_index_data() -> dict[str, object]:
             displays[code] = icd.get_description(code)
     return {
         "format": INDEX_FORMAT,
-        "version": icd_version(),
+        "version": f"{icd_version()}; {curated_version()}",
         "displays": displays,
         "tiers": [dict(curated), dict(vocab), dict(icd_terms)],
         "ade": ade,
