@@ -3,6 +3,9 @@
     python benchmarks/assertion_eval.py ../shared/data/corpus/aci-notes-dev.jsonl \
         corpora/aci-notes-train/aci-notes-train.jsonl [--fold 4/5] [--json out.json]
 
+``--system context`` scores medspaCy's ConText instead (default rules, PyRuSH sentences; ``pip install
+medspacy``; ``benchmarks.baseline_systems.ConTextNegation.annotate_flags``): the baseline the issue asks for.
+
 ``--fold K/N`` keeps, of every corpus whose name contains "train", only the notes at positions i with i % N == K
 (the silver held-out fold: positions 4, 9, 14, ... of ``aci-notes-train.jsonl`` for ``4/5``); other corpora are
 scored whole. Every attribute is cleared first, the rules (``AssertionTagger(negation=True)``) run, and
@@ -15,10 +18,12 @@ import argparse
 import json
 from pathlib import Path
 
+from clinie.document import Document
 from clinie.evaluate import score
 from clinie.io import read_documents
 from clinie.normalize.context import AssertionTagger
 from clinie.normalize.stage import strip_normalization as strip
+from clinie.schema import NEGATABLE_LABELS
 
 FLAGS = ("negated", "uncertain", "hypothetical", "historical")
 
@@ -28,8 +33,18 @@ def main() -> None:
     ap.add_argument("gold", type=Path, nargs="+")
     ap.add_argument("--fold", default=None, help="K/N: only notes i %% N == K of the *train* corpora")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--system", choices=("clinie", "context"), default="clinie",
+                    help="clinie's rules (default) or the medspaCy ConText baseline")
     args = ap.parse_args()
-    tagger = AssertionTagger(negation=True)
+    if args.system == "context":
+        from benchmarks.baseline_systems import ConTextNegation
+
+        ctx = ConTextNegation()
+
+        def tagger(doc: Document) -> Document:
+            return ctx.annotate_flags(doc, NEGATABLE_LABELS)
+    else:
+        tagger = AssertionTagger(negation=True)
     out: dict[str, dict[str, object]] = {}
     for path in args.gold:
         docs = read_documents(path)

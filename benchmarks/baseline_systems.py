@@ -141,7 +141,8 @@ def _resolve_overlaps(found: Iterable[DrugMatch]) -> list[DrugMatch]:
 
 
 class ConTextNegation:
-    """medspaCy ConText over given target spans: decides ``negated`` for each (other attributes are ignored).
+    """medspaCy ConText over given target spans: decides ``negated`` for each (``assertions``: every ConText
+    attribute, mapped to clinie's flags).
 
     The pipeline is medspaCy's default without its target matcher: blank English tokenizer, PyRuSH sentences
     and ConText with its default rules, reading the targets from a span group, so targets may overlap.
@@ -174,6 +175,11 @@ class ConTextNegation:
 
     def negated(self, text: str, spans: Sequence[tuple[int, int]]) -> list[bool | None]:
         """For each (start, end) span of ``text``: whether ConText negates it (None: no token aligns)."""
+        return [None if a is None else a["negated"] for a in self.assertions(text, spans)]
+
+    def assertions(self, text: str, spans: Sequence[tuple[int, int]]) -> list[dict[str, bool] | None]:
+        """For each (start, end) span of ``text``: ConText's attributes as clinie's flags (``negated``,
+        ``uncertain`` = is_uncertain, ``hypothetical``, ``historical``, ``family``); None where no token aligns."""
         nlp = self.nlp
         doc = nlp.make_doc(text)
         for name, proc in nlp.pipeline:
@@ -192,7 +198,30 @@ class ConTextNegation:
         doc.spans[self.SPAN_GROUP] = targets
         doc = nlp.get_pipe("medspacy_context")(doc)
         group = doc.spans[self.SPAN_GROUP]
-        return [None if k is None else bool(group[k]._.is_negated) for k in index]
+        out: list[dict[str, bool] | None] = []
+        for k in index:
+            if k is None:
+                out.append(None)
+                continue
+            ext = group[k]._
+            out.append({"negated": bool(ext.is_negated), "uncertain": bool(ext.is_uncertain),
+                        "hypothetical": bool(ext.is_hypothetical), "historical": bool(ext.is_historical),
+                        "family": bool(ext.is_family)})
+        return out
+
+    def annotate_flags(self, doc: Document, labels: Iterable[str]) -> Document:
+        """The document with the four assertion flags of its ``labels`` entities set by ConText (others unchanged;
+        ``family`` is not used: the subject stays the patient, so both systems are scored on the same mentions)."""
+        wanted = set(labels)
+        targets = [e for e in doc.entities if e.label in wanted]
+        decided = dict(zip((e.id for e in targets), self.assertions(doc.text, [(e.start, e.end) for e in targets]),
+                           strict=True))
+        ents = []
+        for e in doc.entities:
+            a = decided.get(e.id)
+            ents.append(e if a is None else replace(e, negated=a["negated"], uncertain=a["uncertain"],
+                                                    hypothetical=a["hypothetical"], historical=a["historical"]))
+        return doc.with_annotations(entities=ents)
 
     def annotate(self, doc: Document, label: str = "Problem") -> Document:
         """The document with ``negated`` of its ``label`` entities set by ConText (others unchanged)."""

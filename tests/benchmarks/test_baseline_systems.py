@@ -100,3 +100,16 @@ def test_real_context_negation() -> None:
     spans = [(19, 29), (39, 44), (61, 70)]
     assert [text[a:b] for a, b in spans] == ["chest pain", "fever", "pneumonia"]
     assert ConTextNegation().negated(text, spans) == [True, False, True]
+
+
+def test_real_context_assertion_flags() -> None:
+    pytest.importorskip("medspacy")
+    from benchmarks.baseline_systems import ConTextNegation
+
+    text = "Denies chest pain. History of stroke. Possible pneumonia. Call if fever develops."
+    words = ("chest pain", "stroke", "pneumonia", "fever")
+    ents = [Entity(id=f"T{i + 1}", label="Problem", start=text.index(w), end=text.index(w) + len(w))
+            for i, w in enumerate(words)]
+    doc = ConTextNegation().annotate_flags(Document(id="c", text=text, entities=tuple(ents)), ["Problem"])
+    flags = {text[e.start:e.end]: (e.negated, e.historical, e.uncertain, e.hypothetical) for e in doc.entities}
+    assert flags["chest pain"][0] and flags["stroke"][1] and flags["pneumonia"][2] and flags["fever"][3]
