@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -30,42 +31,46 @@ HEADER = """\
 """
 
 
+@dataclass
+class _Form:
+    text: str
+    count: int = 0
+    contexts: list[str] = field(default_factory=list)
+
+
 def worklist() -> None:
     from clinie.io import read_documents
     from clinie.normalize.icd import default_index
     from clinie.normalize.text import fold
 
     index = default_index()
-    forms: dict[tuple[str, str], dict[str, object]] = {}
+    forms: dict[tuple[str, str], _Form] = {}
     for doc in read_documents(HERE / "aci-notes-train.jsonl"):
         for e in doc.entities:
             if e.label not in ("Problem", "Reason", "ADE"):
                 continue
             text = doc.span_text(e)
-            f = forms.setdefault((fold(text), "ADE" if e.label == "ADE" else "condition"),
-                                 {"n": 0, "ctx": [], "text": text})
-            f["n"] = int(f["n"]) + 1  # type: ignore[call-overload]
-            ctx = f["ctx"]
-            assert isinstance(ctx, list)
-            if len(ctx) < 2:
+            f = forms.setdefault((fold(text), "ADE" if e.label == "ADE" else "condition"), _Form(text))
+            f.count += 1
+            if len(f.contexts) < 2:  # the mention marked in its line, up to 120 characters before, 80 after
                 ls = doc.text.rfind("\n", 0, e.start) + 1
                 le = doc.text.find("\n", e.end)
                 le = len(doc.text) if le < 0 else le
                 a, b = max(ls, e.start - 120), min(le, e.end + 80)
-                ctx.append((doc.text[a:e.start] + "[[" + text + "]]" + doc.text[e.end:b]).replace("\t", " "))
+                f.contexts.append(f"{doc.text[a:e.start]}[[{text}]]{doc.text[e.end:b]}".replace("\t", " "))
+    rows: list[tuple[int, list[object]]] = []
+    for (form, kind), f in forms.items():
+        cand = index.exact(f.text, ade=kind == "ADE")
+        if cand is not None and cand.source == "curated":
+            continue
+        cand = cand or index.lexical(f.text)
+        rows.append((f.count, [form, kind, f.count, cand.code if cand else "", cand.display if cand else "",
+                               cand.source if cand else "none", f"{cand.score:.2f}" if cand else "",
+                               " ||| ".join(f.contexts)]))
     out = csv.writer(sys.stdout, delimiter="\t", lineterminator="\n")
     out.writerow(["form", "kind", "count", "linker_code", "linker_display", "linker_source", "linker_score",
                   "contexts"])
-    rows = []
-    for (form, kind), f in forms.items():
-        text = str(f["text"])
-        cand = index.exact(text, ade=kind == "ADE")
-        if cand is not None and cand.source == "curated":
-            continue
-        cand = cand or index.lexical(text)
-        rows.append([form, kind, f["n"], cand.code if cand else "", cand.display if cand else "",
-                     cand.source if cand else "none", f"{cand.score:.2f}" if cand else "", " ||| ".join(f["ctx"])])
-    out.writerows(sorted(rows, key=lambda r: -int(r[2])))  # type: ignore[call-overload]
+    out.writerows(row for _, row in sorted(rows, key=lambda r: -r[0]))
 
 
 def table() -> None:
