@@ -293,6 +293,34 @@ def lateral_variant(code: str, side: str) -> str | None:
 
 
 @lru_cache(maxsize=4096)
+def unsided_variant(code: str) -> str:
+    """The unspecified-side sibling of a right/left code ("M25.561" Pain in right knee -> "M25.569"); ``code``
+    itself when it names no side or has no such sibling (the inverse of ``lateral_variant``)."""
+    from collections import Counter
+
+    import simple_icd_10_cm as icd
+
+    if not icd.is_valid_item(code):
+        return code
+    base, seventh = (code[:-1], code[-1]) if len(code.replace(".", "")) == 7 else (code, "")
+    if not icd.is_valid_item(base):
+        return code
+    words = Counter(fold(_ENCOUNTER.sub("", icd.get_description(code))).split())
+    sides = [s for s in _SIDE_WORDS if words[s]]
+    if len(sides) != 1:
+        return code
+    parent = icd.get_parent(base)
+    for sib in icd.get_children(parent) if parent else []:
+        full = f"{sib}{seventh}"
+        if full == code or not icd.is_valid_item(full):
+            continue
+        other = Counter(fold(_ENCOUNTER.sub("", icd.get_description(full))).split())
+        if words - other == Counter({sides[0]: 1}) and other - words == Counter({"unspecified": 1}):
+            return full
+    return code
+
+
+@lru_cache(maxsize=4096)
 def icd_display(code: str) -> str:
     """The ICD-10-CM description of ``code`` ("" when unknown)."""
     import simple_icd_10_cm as icd

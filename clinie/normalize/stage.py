@@ -18,6 +18,7 @@ from clinie.document import Document, Entity
 from clinie.normalize.dense import DenseIndex, rerank
 from clinie.normalize.drugs import DRUGBANK_SYSTEM, normalize_drug
 from clinie.normalize.icd import Candidate, IcdIndex, default_index, icd_display, lateral_variant
+from clinie.normalize.sites import SitedFindings, default_sited
 from clinie.normalize.terminology import Terminology
 from clinie.normalize.text import fold
 from clinie.normalize.unii import UNII_SYSTEM, unii_codes
@@ -81,8 +82,11 @@ class NormResult:
 class Normalizer:
     def __init__(self, index: IcdIndex | None = None, *, threshold: float = DEFAULT_THRESHOLD,
                  use_site: bool = True, use_laterality: bool = True, terminology: Terminology | None = None,
-                 dense: DenseIndex | None = None, dense_threshold: float = DENSE_THRESHOLD) -> None:
+                 dense: DenseIndex | None = None, dense_threshold: float = DENSE_THRESHOLD,
+                 sited: SitedFindings | None = None) -> None:
         self.index = index if index is not None else default_index()
+        # generic findings coded by the site the note gives them (clinie.normalize.sites), with ``use_site``
+        self.sited = (sited if sited is not None else default_sited()) if use_site else None
         self.dense = dense
         self.dense_threshold = dense_threshold
         self.use_laterality = use_laterality
@@ -150,6 +154,8 @@ class Normalizer:
             sited = self._sited(doc, e)
             if sited is not None and sited.source in ("curated", "vocab"):
                 cand = sited
+            elif self.sited is not None and (code := self.sited.code(doc, e)) is not None:
+                cand = Candidate(code, self.index.displays.get(code) or icd_display(code), 0.9, "sited")
         if self.use_laterality and cand is not None and (side := side_of(doc, e)) is not None:
             lateral = lateral_variant(cand.code, side)
             if lateral is not None:

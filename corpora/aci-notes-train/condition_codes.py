@@ -2,12 +2,16 @@
 
     python corpora/aci-notes-train/condition_codes.py worklist > worklist.tsv   # forms to code, with contexts
     python corpora/aci-notes-train/condition_codes.py table                     # condition-codes.tsv -> the table
+    python corpora/aci-notes-train/condition_codes.py sited                     # site-codes.tsv -> sited findings
 
 ``worklist``: every distinct Problem/Reason/ADE form of aci-notes-train.jsonl (case-folded; ADE kept apart) that the
 hand-curated table does not already hold (run it with the silver table emptied to see what was coded), with the
 linker's current answer and two contexts. The coders' answers
 are ``condition-codes.tsv`` (form, kind, decision code/context/none, code, description, note).
 ``table``: the forms decided ``code`` (valid, billable) -> ``clinie/normalize/data/conditions_silver.tsv``.
+``sited``: the mentions of the generic forms (the ``context`` forms and "pain", "swelling", ...) coded one by one in
+their note (``site-codes.tsv``: note, entity, text, code, site) -> ``clinie/normalize/data/sited_findings.tsv``:
+per (form, site without side) the most frequent code with its side taken out.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CODES = HERE / "condition-codes.tsv"
 TABLE = ROOT / "clinie" / "normalize" / "data" / "conditions_silver.tsv"
+SITE_CODES = HERE / "site-codes.tsv"
+SITED = ROOT / "clinie" / "normalize" / "data" / "sited_findings.tsv"
+_SIDE_WORDS = {"right", "left", "bilateral", "both", "the", "sided"}
 HEADER = """\
 # ICD-10-CM code\tclinician forms (|)\tdrug-induced code when the mention is an ADE (optional)
 # Forms of the silver train notes (corpora/aci-notes-train, 177 ACI-Bench notes; no dev/test text), coded
@@ -98,5 +105,31 @@ def table() -> None:
     print(f"{len(cond)} condition forms, {len(ade)} ADE forms, {len(rows)} rows -> {TABLE.relative_to(ROOT)}")
 
 
+def sited() -> None:
+    from collections import Counter, defaultdict
+
+    import simple_icd_10_cm as icd
+
+    from clinie.normalize.icd import unsided_variant
+    from clinie.normalize.text import fold, singular
+
+    votes: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    with SITE_CODES.open() as fh:
+        for r in csv.DictReader(fh, delimiter="\t"):
+            code = r["code"].strip()
+            site_words = [singular(w) for w in fold(r["site"].split(",")[0]).split() if w not in _SIDE_WORDS]
+            if not code or not site_words or site_words == ["none"]:
+                continue
+            if not (icd.is_valid_item(code) and icd.is_leaf(code)):
+                raise SystemExit(f"not a billable ICD-10-CM code: {code} ({r['note_id']} {r['entity_id']})")
+            votes[(fold(r["text"]), " ".join(site_words))][unsided_variant(code)] += 1
+    lines = [f"{form}\t{site}\t{c.most_common(1)[0][0]}\t{sum(c.values())}"
+             for (form, site), c in sorted(votes.items())]
+    SITED.write_text("# form\tsite (side words removed)\tICD-10-CM code, side unspecified\tcoded mentions\n"
+                     "# From corpora/aci-notes-train/site-codes.tsv (silver); regenerate: python "
+                     "corpora/aci-notes-train/condition_codes.py sited\n" + "\n".join(lines) + "\n")
+    print(f"{len(lines)} (form, site) pairs -> {SITED.relative_to(ROOT)}")
+
+
 if __name__ == "__main__":
-    {"worklist": worklist, "table": table}[sys.argv[1] if len(sys.argv) > 1 else "table"]()
+    {"worklist": worklist, "table": table, "sited": sited}[sys.argv[1] if len(sys.argv) > 1 else "table"]()
