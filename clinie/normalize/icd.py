@@ -100,11 +100,12 @@ def icd_version() -> str:
 
 
 def curated_version() -> str:
-    """A digest of the curated tables (``CURATED_TABLES``): recorded with the index, since they decide codes too."""
+    """A digest of the curated tables (``CURATED_TABLES`` and the sited findings of ``clinie.normalize.sites``):
+    recorded with the index, since they decide codes too."""
     import hashlib
 
     digest = hashlib.sha256()
-    for name in CURATED_TABLES:
+    for name in (*CURATED_TABLES, "data/sited_findings.tsv"):
         digest.update(resources.files("clinie.normalize").joinpath(name).read_bytes())
     return f"clinie curated tables {digest.hexdigest()[:12]}"
 
