@@ -265,22 +265,20 @@ def default_index() -> IcdIndex:
     return IcdIndex.build()
 
 
-@lru_cache(maxsize=4096)
-def lateral_variant(code: str, side: str) -> str | None:
-    """The sibling of an unspecified-side code for ``side`` ("right"/"left"): the code whose description is this
-    one's with one "unspecified" replaced by the side ("M25.569" Pain in unspecified knee, left -> "M25.562");
-    None when ``code`` names no unspecified side or has no such sibling. The 7th character is kept."""
+def _side_sibling(code: str, drop: str, add: str) -> str | None:
+    """The sibling of ``code`` whose description is ``code``'s with the word ``drop`` replaced by ``add`` (the 7th
+    character kept, the encounter wording ignored); None when ``code`` lacks ``drop`` or has no such sibling."""
     from collections import Counter
 
     import simple_icd_10_cm as icd
 
-    if side not in _SIDE_WORDS or not icd.is_valid_item(code):
+    if not icd.is_valid_item(code):
         return None
     base, seventh = (code[:-1], code[-1]) if len(code.replace(".", "")) == 7 else (code, "")
     if not icd.is_valid_item(base):
         return None
     words = Counter(fold(_ENCOUNTER.sub("", icd.get_description(code))).split())
-    if "unspecified" not in words:
+    if drop not in words:
         return None
     parent = icd.get_parent(base)
     for sib in icd.get_children(parent) if parent else []:
@@ -288,37 +286,29 @@ def lateral_variant(code: str, side: str) -> str | None:
         if full == code or not icd.is_valid_item(full):
             continue
         other = Counter(fold(_ENCOUNTER.sub("", icd.get_description(full))).split())
-        if words - other == Counter({"unspecified": 1}) and other - words == Counter({side: 1}):
+        if words - other == Counter({drop: 1}) and other - words == Counter({add: 1}):
             return full
     return None
+
+
+@lru_cache(maxsize=4096)
+def lateral_variant(code: str, side: str) -> str | None:
+    """The sibling of an unspecified-side code for ``side`` ("right"/"left"): the code whose description is this
+    one's with one "unspecified" replaced by the side ("M25.569" Pain in unspecified knee, left -> "M25.562");
+    None when ``code`` names no unspecified side or has no such sibling. The 7th character is kept."""
+    return _side_sibling(code, "unspecified", side) if side in _SIDE_WORDS else None
 
 
 @lru_cache(maxsize=4096)
 def unsided_variant(code: str) -> str:
     """The unspecified-side sibling of a right/left code ("M25.561" Pain in right knee -> "M25.569"); ``code``
     itself when it names no side or has no such sibling (the inverse of ``lateral_variant``)."""
-    from collections import Counter
-
     import simple_icd_10_cm as icd
 
     if not icd.is_valid_item(code):
         return code
-    base, seventh = (code[:-1], code[-1]) if len(code.replace(".", "")) == 7 else (code, "")
-    if not icd.is_valid_item(base):
-        return code
-    words = Counter(fold(_ENCOUNTER.sub("", icd.get_description(code))).split())
-    sides = [s for s in _SIDE_WORDS if words[s]]
-    if len(sides) != 1:
-        return code
-    parent = icd.get_parent(base)
-    for sib in icd.get_children(parent) if parent else []:
-        full = f"{sib}{seventh}"
-        if full == code or not icd.is_valid_item(full):
-            continue
-        other = Counter(fold(_ENCOUNTER.sub("", icd.get_description(full))).split())
-        if words - other == Counter({sides[0]: 1}) and other - words == Counter({"unspecified": 1}):
-            return full
-    return code
+    sides = [s for s in _SIDE_WORDS if s in fold(_ENCOUNTER.sub("", icd.get_description(code))).split()]
+    return (_side_sibling(code, sides[0], "unspecified") or code) if len(sides) == 1 else code
 
 
 @lru_cache(maxsize=4096)

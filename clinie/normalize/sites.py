@@ -17,7 +17,7 @@ from importlib import resources
 
 from clinie.document import Document, Entity
 from clinie.normalize.icd import lateral_variant
-from clinie.normalize.text import fold
+from clinie.normalize.text import fold, line_bounds, sentence_bounds
 
 TABLE = "data/sited_findings.tsv"
 _SIDE_BEFORE = re.compile(r"\b(right|left)\s+(?:\w+\s+)?$")  # "right knee", "left lower leg"
@@ -45,13 +45,7 @@ class SitedFindings:
         """The site phrase nearest to the mention in its sentence, else in its line, with the side written right
         before it ("the right knee" -> ("knee", "right")); None if neither names a site."""
         text = doc.text
-        line_start = text.rfind("\n", 0, e.start) + 1
-        line_end = text.find("\n", e.end)
-        line_end = len(text) if line_end < 0 else line_end
-        sent_start = max([text.rfind(c, line_start, e.start) for c in ".!?;"] + [line_start - 1]) + 1
-        ends = [i for i in (text.find(c, e.end, line_end) for c in ".!?;") if i >= 0]
-        sent_end = min(ends) if ends else line_end
-        for start, end in ((sent_start, sent_end), (line_start, line_end)):
+        for start, end in (sentence_bounds(text, e.start, e.end), line_bounds(text, e.start, e.end)):
             window = fold_keep_offsets(text[start:end])
             hits = [(abs(m.start() + start - e.start), m.start(), " ".join(m.group(1).split()))
                     for m in self._site_pattern.finditer(window)

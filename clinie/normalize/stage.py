@@ -20,7 +20,7 @@ from clinie.normalize.drugs import DRUGBANK_SYSTEM, normalize_drug
 from clinie.normalize.icd import Candidate, IcdIndex, default_index, icd_display, lateral_variant
 from clinie.normalize.sites import SitedFindings, default_sited
 from clinie.normalize.terminology import Terminology
-from clinie.normalize.text import fold
+from clinie.normalize.text import fold, line_bounds, sentence_bounds
 from clinie.normalize.unii import UNII_SYSTEM, unii_codes
 
 CONDITION_LABELS = ("Problem", "Reason", "ADE")
@@ -44,15 +44,13 @@ _SIDE = re.compile(r"\b(right|left)\b", re.IGNORECASE)
 
 
 def _line(doc: Document, e: Entity) -> tuple[int, str]:
-    start = doc.text.rfind("\n", 0, e.start) + 1
-    end = doc.text.find("\n", e.end)
-    return start, doc.text[start : end if end >= 0 else len(doc.text)]
+    start, end = line_bounds(doc.text, e.start, e.end)
+    return start, doc.text[start:end]
 
 
 def _sentence(doc: Document, e: Entity) -> tuple[int, str]:
-    start = max(doc.text.rfind(c, 0, e.start) for c in ".!?;\n") + 1
-    ends = [i for i in (doc.text.find(c, e.end) for c in ".!?;\n") if i >= 0]
-    return start, doc.text[start : min(ends) if ends else len(doc.text)]
+    start, end = sentence_bounds(doc.text, e.start, e.end)
+    return start, doc.text[start:end]
 
 
 def side_of(doc: Document, e: Entity) -> str | None:
@@ -114,9 +112,7 @@ class Normalizer:
         words = fold(doc.span_text(e)).split()
         if len(words) != 1 or words[0] not in _SITED:
             return None
-        line_start = doc.text.rfind("\n", 0, e.start) + 1
-        line_end = doc.text.find("\n", e.end)
-        line = doc.text[line_start : line_end if line_end >= 0 else len(doc.text)]
+        _, line = _line(doc, e)
         sites = list(_SITE.finditer(line))
         if not sites:
             return None

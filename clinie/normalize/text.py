@@ -37,6 +37,21 @@ _IRREGULAR = {"feet": "foot", "teeth": "tooth", "lymphadenopathies": "lymphadeno
               "aches": "ache", "feces": "feces", "stools": "stool", "bowels": "bowel", "tears": "tear"}
 
 
+_SENTENCE_ENDS = ".!?;\n"
+
+
+def line_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """[start, end) of the line that holds ``text[start:end]``."""
+    line_end = text.find("\n", end)
+    return text.rfind("\n", 0, start) + 1, line_end if line_end >= 0 else len(text)
+
+
+def sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """[start, end) of the sentence that holds ``text[start:end]``: cut at ". ! ? ;" and line breaks."""
+    ends = [i for i in (text.find(c, end) for c in _SENTENCE_ENDS) if i >= 0]
+    return max(text.rfind(c, 0, start) for c in _SENTENCE_ENDS) + 1, min(ends) if ends else len(text)
+
+
 def fold(text: str) -> str:
     """Lowercase, hyphens and punctuation to spaces (``/`` and ``+`` kept), spaces collapsed."""
     t = text.lower().replace("’", "'").replace("'s ", " ")
