@@ -209,13 +209,17 @@ class ConTextNegation:
                         "family": bool(ext.is_family)})
         return out
 
+    def _decide(self, doc: Document, labels: Iterable[str]) -> dict[str, dict[str, bool] | None]:
+        """ConText's attributes for each entity of ``labels`` (by id; None where no token aligns)."""
+        wanted = set(labels)
+        targets = [e for e in doc.entities if e.label in wanted]
+        return dict(zip((e.id for e in targets), self.assertions(doc.text, [(e.start, e.end) for e in targets]),
+                        strict=True))
+
     def annotate_flags(self, doc: Document, labels: Iterable[str]) -> Document:
         """The document with the four assertion flags of its ``labels`` entities set by ConText (others unchanged;
         ``family`` is not used: the subject stays the patient, so both systems are scored on the same mentions)."""
-        wanted = set(labels)
-        targets = [e for e in doc.entities if e.label in wanted]
-        decided = dict(zip((e.id for e in targets), self.assertions(doc.text, [(e.start, e.end) for e in targets]),
-                           strict=True))
+        decided = self._decide(doc, labels)
         ents = []
         for e in doc.entities:
             a = decided.get(e.id)
@@ -224,16 +228,11 @@ class ConTextNegation:
         return doc.with_annotations(entities=ents)
 
     def annotate(self, doc: Document, label: str = "Problem") -> Document:
-        """The document with ``negated`` of its ``label`` entities set by ConText (others unchanged)."""
-        targets = [e for e in doc.entities if e.label == label]
-        decided = dict(
-            zip(
-                (e.id for e in targets),
-                self.negated(doc.text, [(e.start, e.end) for e in targets]),
-                strict=True,
-            )
-        )
-        ents = [replace(e, negated=bool(decided[e.id])) if e.id in decided else e for e in doc.entities]
+        """The document with ``negated`` of its ``label`` entities set by ConText (others unchanged; a mention no
+        token aligns with is not negated)."""
+        decided = self._decide(doc, [label])
+        ents = [replace(e, negated=bool((a := decided[e.id]) and a["negated"])) if e.id in decided else e
+                for e in doc.entities]
         return doc.with_annotations(entities=ents)
 
 
