@@ -65,12 +65,12 @@ def _simplify(term: str) -> str:
 
 
 # curated tables, first wins: the hand-curated visit-note forms, then the forms coded from the silver train notes
-CURATED_TABLES = ("data/conditions.tsv", "data/conditions_silver.tsv")
+CURATED_TABLES = ("data/conditions.tsv", "data/conditions_silver.tsv", "data/conditions_lexicon.tsv")
 
 
-def _curated_rows() -> Iterable[tuple[str, str, str]]:
-    """(term, code, ADE code or '') from the curated tables, in ``CURATED_TABLES`` order."""
-    for name in CURATED_TABLES:
+def _curated_rows(tables: tuple[str, ...] = CURATED_TABLES) -> Iterable[tuple[str, str, str]]:
+    """(term, code, ADE code or '') from the curated ``tables`` (package data paths), in order."""
+    for name in tables:
         text = resources.files("clinie.normalize").joinpath(name).read_text()
         for line in text.splitlines():
             if not line.strip() or line.startswith("#"):
@@ -99,19 +99,20 @@ def icd_version() -> str:
     return f"ICD-10-CM April 2026 (simple-icd-10-cm {importlib.metadata.version('simple-icd-10-cm')})"
 
 
-def curated_version() -> str:
-    """A digest of the curated tables (``CURATED_TABLES`` and the sited findings of ``clinie.normalize.sites``):
-    recorded with the index, since they decide codes too."""
+def curated_version(tables: tuple[str, ...] = CURATED_TABLES) -> str:
+    """A digest of the curated ``tables`` and the sited findings of ``clinie.normalize.sites``: recorded with the
+    index, since they decide codes too."""
     import hashlib
 
     digest = hashlib.sha256()
-    for name in (*CURATED_TABLES, "data/sited_findings.tsv"):
+    for name in (*tables, "data/sited_findings.tsv"):
         digest.update(resources.files("clinie.normalize").joinpath(name).read_bytes())
     return f"clinie curated tables {digest.hexdigest()[:12]}"
 
 
-def build_index_data() -> dict[str, object]:
-    """The serialisable index: displays, terms per tier and the terminology version."""
+def build_index_data(tables: tuple[str, ...] = CURATED_TABLES) -> dict[str, object]:
+    """The serialisable index: displays, terms per tier and the terminology version. ``tables`` (package data
+    paths, first wins) make tier 0; an ablation passes a subset."""
     import simple_icd_10_cm as icd
 
     displays: dict[str, str] = {}
@@ -131,7 +132,7 @@ def build_index_data() -> dict[str, object]:
         codes.sort(key=lambda c: ("unspecified" not in displays[c].lower(), len(c), c))
     curated: dict[str, list[str]] = defaultdict(list)
     ade: dict[str, str] = {}
-    for term, code, ade_code in _curated_rows():
+    for term, code, ade_code in _curated_rows(tables):
         for k in list(keys(term))[:1]:
             if code and code not in curated[k]:  # a row may give only the ADE code
                 curated[k].append(code)
@@ -147,7 +148,7 @@ def build_index_data() -> dict[str, object]:
             displays[code] = icd.get_description(code)
     return {
         "format": INDEX_FORMAT,
-        "version": f"{icd_version()}; {curated_version()}",
+        "version": f"{icd_version()}; {curated_version(tables)}",
         "displays": displays,
         "tiers": [dict(curated), dict(vocab), dict(icd_terms)],
         "ade": ade,
@@ -172,8 +173,8 @@ class IcdIndex:
     # ------------------------------------------------------------------ io
 
     @classmethod
-    def build(cls) -> IcdIndex:
-        return cls(build_index_data())
+    def build(cls, tables: tuple[str, ...] = CURATED_TABLES) -> IcdIndex:
+        return cls(build_index_data(tables))
 
     def save(self, path: str | Path) -> None:
         data = {"format": INDEX_FORMAT, "version": self.version, "displays": self.displays, "tiers": self.tiers,

@@ -126,32 +126,51 @@ def _table(name: str) -> list[tuple[str, list[str], str]]:
     return rows
 
 
-def test_silver_coded_forms_are_billable_codes() -> None:
+@pytest.mark.parametrize(("name", "minimum"), [("data/conditions_silver.tsv", 300),
+                                               ("data/conditions_lexicon.tsv", 2000)])
+def test_coded_tables_hold_billable_codes(name: str, minimum: int) -> None:
     icd = pytest.importorskip("simple_icd_10_cm")
-    rows = _table("data/conditions_silver.tsv")
-    assert len(rows) > 300
+    rows = _table(name)
+    assert len(rows) > minimum
     for code, forms, ade in rows:
         for c in filter(None, (code, ade)):
             assert icd.is_valid_item(c) and icd.is_leaf(c), (c, forms)
 
 
-def test_silver_forms_link_exactly_and_the_hand_curated_table_wins() -> None:
-    from clinie.normalize.icd import default_index
+def test_curated_tables_link_exactly_and_the_earlier_table_wins() -> None:
+    """conditions.tsv, then conditions_silver.tsv, then conditions_lexicon.tsv: a form takes the code of the first
+    table that lists it (by its first match key), for plain and for ADE mentions."""
+    from clinie.normalize.icd import CURATED_TABLES, default_index
 
-    rows = _table("data/conditions.tsv")
-    hand = {next(iter(keys(f))): code for code, forms, _ in rows for f in forms if code}
-    hand_ade = {next(iter(keys(f))): ade for _, forms, ade in rows for f in forms if ade}
     ix = default_index()
+    first: dict[str, str] = {}
+    first_ade: dict[str, str] = {}
     checked = 0
-    for code, forms, ade in _table("data/conditions_silver.tsv"):
-        for form in forms:
-            if ade:
-                hit = ix.exact(form, ade=True)
-                assert hit is not None and hit.code == hand_ade.get(next(iter(keys(form))), ade), form
-            if not code:
-                continue  # an ADE-only row adds no code for other mentions
-            hit = ix.exact(form)
-            assert hit is not None and hit.source == "curated", form
-            assert hit.code == hand.get(next(iter(keys(form))), code), form
-            checked += 1
-    assert checked > 500
+    for name in CURATED_TABLES:
+        for code, forms, ade in _table(name):
+            for form in forms:
+                k = next(iter(keys(form)))
+                if ade:
+                    expected_ade = first_ade.setdefault(k, ade)
+                    hit = ix.exact(form, ade=True)
+                    assert hit is not None and hit.code == expected_ade, (name, form)
+                if not code:
+                    continue  # an ADE-only row adds no code for other mentions
+                expected = first.setdefault(k, code)
+                hit = ix.exact(form)
+                assert hit is not None and hit.source == "curated", (name, form)
+                assert hit.code == expected, (name, form)
+                checked += 1
+    assert checked > 8000
+
+
+def test_lexicon_codes_forms_the_other_tables_lack() -> None:
+    from clinie.normalize.icd import IcdIndex
+
+    without = IcdIndex.build(("data/conditions.tsv", "data/conditions_silver.tsv"))
+    with_lexicon = IcdIndex.build()
+    for form, code in [("plantar fasciitis", "M72.2"), ("trigger finger", "M65.30"), ("afib", "I48.91")]:
+        hit = with_lexicon.exact(form)
+        assert hit is not None and (hit.code, hit.source) == (code, "curated"), form
+    assert without.exact("positive finkelstein test") is None
+    assert with_lexicon.exact("positive finkelstein test") is not None
