@@ -48,6 +48,10 @@ def main() -> None:
     ap.add_argument("--dense", type=Path, help="dense index (clinie terminology build --dense): dense retrieval on")
     ap.add_argument("--dense-weights", default=None, help="w_mention,w_context,w_lexical")
     ap.add_argument("--dense-threshold", type=float, default=None)
+    ap.add_argument("--forms", type=Path, help="curated-form index (clinie terminology build --forms); default: built "
+                    "from the packaged tables")
+    ap.add_argument("--no-forms", action="store_true", help="nearest-form step off (the configuration before it)")
+    ap.add_argument("--form-threshold", type=float, default=None)
     args = ap.parse_args()
     gold = read_documents(args.gold)
     index = default_index()
@@ -62,6 +66,12 @@ def main() -> None:
         kw["dense"] = dense
         if args.dense_threshold is not None:
             kw["dense_threshold"] = args.dense_threshold
+    if not args.no_forms:
+        from clinie.normalize.forms import FormIndex, default_forms
+
+        kw["forms"] = FormIndex.load(args.forms) if args.forms is not None else default_forms()
+        if args.form_threshold is not None:
+            kw["form_threshold"] = args.form_threshold
     norm = Normalizer(index, **kw)  # type: ignore[arg-type]
     tagger = AssertionTagger(negation=True)
     preds = [norm(tagger(strip(d))) for d in gold]

@@ -73,6 +73,12 @@ class ExtractorSettings(ServiceSettings):
     dense_index: Path | None = Field(
         default=None, description="Dense ICD-10-CM index made by `clinie terminology build --dense` "
         "(terminology/icd10cm-dense-v1.npz): dense + lexical retrieval re-ranked with the sentence; off by default.")
+    forms_index: Path | None = Field(
+        default=None, description="Curated condition-form index made by `clinie terminology build --forms` "
+        "(terminology/condition-forms-v1.npz); without it the index is built at start-up (~20 s on 2 CPU cores).")
+    nearest_form: bool = Field(
+        default=True, description="Code a condition mention no curated form matches exactly by its nearest curated "
+        "form (MiniLM cosine >= 0.6); off: lexical retrieval over ICD-10-CM terms only.")
     # inference
     backend: Literal["triton", "torch"] = "triton"
     triton_url: str = Field(default="127.0.0.1:8000",

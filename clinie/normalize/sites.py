@@ -36,7 +36,7 @@ class SitedFindings:
         return frozenset(form for form, _ in self.codes)
 
     @cached_property
-    def _site_pattern(self) -> re.Pattern[str]:
+    def site_pattern(self) -> re.Pattern[str]:
         sites = sorted({site for _, site in self.codes}, key=len, reverse=True)
         alternatives = "|".join(r"\s+".join(map(re.escape, s.split())) for s in sites)
         return re.compile(rf"\b({alternatives})\b") if sites else re.compile(r"(?!)")
@@ -48,7 +48,7 @@ class SitedFindings:
         for start, end in (sentence_bounds(text, e.start, e.end), line_bounds(text, e.start, e.end)):
             window = fold_keep_offsets(text[start:end])
             hits = [(abs(m.start() + start - e.start), m.start(), " ".join(m.group(1).split()))
-                    for m in self._site_pattern.finditer(window)
+                    for m in self.site_pattern.finditer(window)
                     if not (start + m.start() >= e.start and start + m.end() <= e.end)]
             if hits:
                 _, at, site = min(hits)

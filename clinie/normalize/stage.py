@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 from clinie.document import Document, Entity
 from clinie.normalize.dense import DenseIndex, rerank
 from clinie.normalize.drugs import DRUGBANK_SYSTEM, normalize_drug
-from clinie.normalize.icd import Candidate, IcdIndex, default_index, icd_display, lateral_variant
+from clinie.normalize.forms import FORM_THRESHOLD, FormIndex
+from clinie.normalize.icd import Candidate, IcdIndex, default_index, icd_display, lateral_variant, unsided_variant
 from clinie.normalize.sites import SitedFindings, default_sited
 from clinie.normalize.terminology import Terminology
 from clinie.normalize.text import fold, line_bounds, sentence_bounds
@@ -53,6 +54,13 @@ def _sentence(doc: Document, e: Entity) -> tuple[int, str]:
     return start, doc.text[start:end]
 
 
+def _sites(text: str) -> list[str]:
+    """The body-site words of ``text`` (the site words of ``_SITE`` and of the sited-findings table)."""
+    folded = fold(text)
+    found = [m.group(2).lower() for m in _SITE.finditer(folded)]
+    return found + [m.group(1) for m in default_sited().site_pattern.finditer(folded)]
+
+
 def side_of(doc: Document, e: Entity) -> str | None:
     """"right"/"left" for a mention: said in the mention, else the only side its sentence names, else the nearest
     side before it in the sentence; None when the sentence names none."""
@@ -81,8 +89,12 @@ class Normalizer:
     def __init__(self, index: IcdIndex | None = None, *, threshold: float = DEFAULT_THRESHOLD,
                  use_site: bool = True, use_laterality: bool = True, terminology: Terminology | None = None,
                  dense: DenseIndex | None = None, dense_threshold: float = DENSE_THRESHOLD,
-                 sited: SitedFindings | None = None) -> None:
+                 sited: SitedFindings | None = None, forms: FormIndex | None = None,
+                 form_threshold: float = FORM_THRESHOLD) -> None:
         self.index = index if index is not None else default_index()
+        # nearest curated form for mentions no exact tier matches (clinie.normalize.forms); off when None
+        self.forms = forms
+        self.form_threshold = form_threshold
         # generic findings coded by the site the note gives them (clinie.normalize.sites), with ``use_site``
         self.sited = (sited if sited is not None else default_sited()) if use_site else None
         self.dense = dense
@@ -100,6 +112,8 @@ class Normalizer:
         from clinie.normalize.unii import version as unii_version
 
         out = {"icd-10-cm": self.index.version, "drugs": dictionary_version()}
+        if self.forms is not None:
+            out["forms"] = self.forms.version
         if self.dense is not None:
             out["dense"] = self.dense.version
         if (unii := unii_version()) is not None:
@@ -123,6 +137,23 @@ class Normalizer:
             return None
         return self.index.exact(f"{site} {words[-1]}")
 
+    def _nearest_form(self, text: str, *, ade: bool) -> Candidate | None:
+        """The code of the most similar curated form (the drug-induced one for an ADE where the form has one), when
+        the cosine reaches ``form_threshold``.
+        The neighbour must not name a body site the mention does not ("muscular sprain" is not "ankle sprain"), and
+        its side is dropped (the laterality step puts back the mention's own)."""
+        assert self.forms is not None
+        mention_sites = set(_sites(text))
+        for near in self.forms.nearest(text):
+            if near.cosine < self.form_threshold:
+                return None
+            if not set(_sites(near.form)) <= mention_sites:
+                continue
+            code = unsided_variant(self.index.ade.get(near.form, near.code) if ade else near.code)
+            return Candidate(code, self.index.displays.get(code) or icd_display(code), round(near.cosine, 4),
+                             "form")
+        return None
+
     def _retrieve(self, doc: Document, e: Entity) -> Candidate | None:
         """Dense + lexical candidates re-ranked with the mention's sentence (``clinie.normalize.dense.rerank``); the
         score is put on the scale of ``threshold`` so that one threshold applies (below ``dense_threshold`` the
@@ -144,6 +175,8 @@ class Normalizer:
     def link_condition(self, doc: Document, e: Entity) -> Candidate | None:
         text = doc.span_text(e)
         cand = self.index.exact(text, ade=e.label == "ADE")
+        if cand is None and self.forms is not None:
+            cand = self._nearest_form(text, ade=e.label == "ADE")
         if cand is None:
             cand = self._retrieve(doc, e) if self.dense is not None else self.index.lexical(text)
         if self.use_site:

@@ -21,6 +21,9 @@ COPY clinie ./clinie
 COPY services ./services
 RUN /opt/clinie/bin/pip install --no-cache-dir --no-deps . \
  && /opt/clinie/bin/pip check
+# the curated condition-form index (nearest-form step; without the file the extractor builds it at start-up)
+RUN /opt/clinie/bin/clinie terminology build --forms --out /opt/clinie/terminology/icd10cm.json.gz \
+    --forms-out /opt/clinie/terminology/condition-forms-v1.npz
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="clinie" \
@@ -35,7 +38,8 @@ ENV PATH=/opt/clinie/bin:$PATH \
     HOME=/tmp \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
-    CLINIE_MODEL_REPOSITORY=/models
+    CLINIE_MODEL_REPOSITORY=/models \
+    CLINIE_FORMS_INDEX=/opt/clinie/terminology/condition-forms-v1.npz
 WORKDIR /tmp
 USER 10001:10001
 EXPOSE 8080 9464

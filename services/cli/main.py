@@ -156,9 +156,10 @@ def evaluate(
     gold_docs = read_documents(gold)
     if gold_spans:
         from clinie.normalize.context import AssertionTagger
+        from clinie.normalize.forms import default_forms
         from clinie.normalize.stage import Normalizer, strip_normalization
 
-        tagger, normalizer = AssertionTagger(negation=True), Normalizer()
+        tagger, normalizer = AssertionTagger(negation=True), Normalizer(forms=default_forms())
         pred_docs = [normalizer(tagger(strip_normalization(d))) for d in gold_docs]
     elif pred is None:
         from clinie.backends.torch_backend import TorchBackend
@@ -192,7 +193,11 @@ def terminology_build(
     = Path("terminology/icd10cm-dense-v1.npz"),
     dense_scope: Annotated[str, typer.Option(help="common (visit-note chapters, ~17k terms) or all (~83k terms).")]
     = "common",
-    threads: Annotated[int, typer.Option(help="Torch CPU threads for --dense.")] = 2,
+    threads: Annotated[int, typer.Option(help="Torch CPU threads for --dense and --forms.")] = 2,
+    forms: Annotated[bool, typer.Option(help="Also embed the curated condition forms (nearest-form step; ~20 s on "
+                                             "CPU; without the file it is built at start-up).")] = False,
+    forms_out: Annotated[Path, typer.Option(help="Curated-form index to write (with --forms).")]
+    = Path("terminology/condition-forms-v1.npz"),
 ) -> None:
     """Build the ICD-10-CM term index offline from the packaged data, and with --rxnorm/--snomed the index of your
     licensed RxNorm / SNOMED CT release files; prints the terminology versions."""
@@ -225,6 +230,13 @@ def terminology_build(
         dense_index.save(dense_out)
         report["dense_index"] = str(dense_out)
         report["dense"] = dense_index.meta
+    if forms:
+        from clinie.normalize.forms import FormIndex
+
+        form_index = FormIndex.build(threads=threads)
+        form_index.save(forms_out)
+        report["forms_index"] = str(forms_out)
+        report["forms"] = form_index.meta
     typer.echo(json.dumps(report))
 
 

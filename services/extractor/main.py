@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from clinie.backends.base import InferenceBackend
 from clinie.backends.torch_backend import TorchBackend
 from clinie.backends.triton_backend import TritonBackend, TritonTls
+from clinie.document import Document
 from clinie.errors import ErrorCode, ModelError
 from clinie.model.checkpoint import load_model_spec
 from clinie.model.repository import version_dir
@@ -21,14 +23,19 @@ from services.settings import ExtractorSettings
 log = logging.getLogger(__name__)
 
 
+def normalize_stages(settings: ExtractorSettings) -> list[Callable[[Document], Document]]:
+    """The assertion and normalisation stages the settings ask for (``clinie.normalize.default_stages``)."""
+    return default_stages(terminology_path=settings.terminology_index, dense_path=settings.dense_index,
+                          forms_path=settings.forms_index, use_forms=settings.nearest_form)
+
+
 def build_backend(settings: ExtractorSettings) -> tuple[InferenceBackend, Annotator, str]:
     """The backend, an Annotator over it, and the model version string recorded in Provenance."""
     if settings.backend == "torch":
         vdir = version_dir(settings.model_repository, settings.model_name, settings.model_version or None)
         torch_backend = TorchBackend.from_dir(vdir, model_version=f"{settings.model_name}/{vdir.name}")
         return torch_backend, Annotator(torch_backend, torch_backend.tokenizer, torch_backend.net.config,
-                                        stages=default_stages(terminology_path=settings.terminology_index,
-                                                                      dense_path=settings.dense_index)), \
+                                        stages=normalize_stages(settings)), \
             torch_backend.model_version
     _, schema, _ = load_model_spec(version_dir(settings.model_repository, settings.model_name,
                                                settings.model_version or None))
@@ -45,8 +52,7 @@ def build_backend(settings: ExtractorSettings) -> tuple[InferenceBackend, Annota
     triton.schema = served_schema
     model_version = f"{settings.model_name}/{served}"
     triton.model_version = model_version
-    stages = default_stages(terminology_path=settings.terminology_index,
-                                                                      dense_path=settings.dense_index)
+    stages = normalize_stages(settings)
     return triton, Annotator(triton, tokenizer, config, stages=stages), model_version
 
 
