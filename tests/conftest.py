@@ -132,3 +132,26 @@ def database(pg_url: str) -> str:
     return pg_url
 
 
+
+
+
+@pytest.fixture(scope="session", autouse=True)
+def condition_forms_index(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The curated condition-form index (``clinie.normalize.forms``) built once per session and handed through
+    ``CLINIE_FORMS_INDEX`` to every extractor the tests start, in-process or as a subprocess, as the service image
+    does; without it each start would embed the ~8k forms again (~30 s on 2 cores). Built only when the session
+    holds service or documented-command tests."""
+    if os.environ.get("CLINIE_FORMS_INDEX") or not any(
+            "services" in item.path.parts or item.path.name == "test_docs_commands.py"
+            for item in request.session.items):
+        yield
+        return
+    from clinie.normalize.forms import FormIndex
+
+    path = tmp_path_factory.mktemp("forms") / "condition-forms.npz"
+    FormIndex.build().save(path)
+    os.environ["CLINIE_FORMS_INDEX"] = str(path)
+    try:
+        yield
+    finally:
+        os.environ.pop("CLINIE_FORMS_INDEX", None)

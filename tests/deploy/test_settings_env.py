@@ -39,6 +39,8 @@ NOT_PASSED: dict[str, dict[str, str]] = {
                              "off by default (ICD-10-CM, ingredients and UNII need no index)",
         "dense_index": "an optional artifact built by `clinie terminology build --dense` (12 MB, not in the image): "
                        "mount it and set CLINIE_DENSE_INDEX; off by default",
+        "forms_index": "built into the image at image build time (`clinie terminology build --forms`; the Dockerfile "
+                       "sets CLINIE_FORMS_INDEX); nothing to configure",
         "fault_kill_after_commit": "test-only fault injection of the fault suite; must never be set in a deployment",
     },
     "api": {"jwt_public_key": "keys are mounted from a Secret as files: CLINIE_JWT_PUBLIC_KEY_FILE / _JWKS_FILE"},
