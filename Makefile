@@ -27,8 +27,14 @@ $(TOOLS_STAMP):
 
 tools: $(TOOLS_STAMP)
 
-demo: $(STAMP)
-	$(BIN)/clinie demo
+# the curated condition-form index of the nearest-form step, built once (~30 s) and rebuilt when a table changes;
+# without it the extractor would embed the forms at every start (docs/normalization.md)
+FORMS_INDEX := terminology/condition-forms-v1.npz
+$(FORMS_INDEX): $(STAMP) $(wildcard clinie/normalize/data/conditions*.tsv) clinie/normalize/data/sited_findings.tsv
+	$(BIN)/clinie terminology build --forms --out terminology/icd10cm.json.gz --forms-out $(FORMS_INDEX)
+
+demo: $(STAMP) $(FORMS_INDEX)
+	CLINIE_FORMS_INDEX=$(FORMS_INDEX) $(BIN)/clinie demo
 
 test: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/ruff check clinie services tests benchmarks
