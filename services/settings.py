@@ -78,7 +78,7 @@ class ExtractorSettings(ServiceSettings):
         "(terminology/condition-forms-v1.npz); without it the index is built at start-up (~20 s on 2 CPU cores).")
     nearest_form: bool = Field(
         default=True, description="Code a condition mention no curated form matches exactly by its nearest curated "
-        "form (MiniLM cosine >= 0.6); off: lexical retrieval over ICD-10-CM terms only.")
+        "form (MiniLM cosine >= 0.7); off: lexical retrieval over ICD-10-CM terms only.")
     # inference
     backend: Literal["triton", "torch"] = "triton"
     triton_url: str = Field(default="127.0.0.1:8000",

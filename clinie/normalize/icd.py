@@ -39,7 +39,7 @@ class Candidate:
     code: str  # dotted ICD-10-CM code, e.g. "E11.9"
     display: str
     score: float
-    source: str  # "curated" | "vocab" | "icd10cm" | "lexical"
+    source: str  # "curated" | "vocab" | "icd10cm" | "lexical"; the normaliser adds "form" | "dense" | "sited"
 
     @property
     def coding(self) -> str:

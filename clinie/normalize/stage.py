@@ -140,6 +140,7 @@ class Normalizer:
     def _nearest_form(self, text: str, *, ade: bool) -> Candidate | None:
         """The code of the most similar curated form (the drug-induced one for an ADE where the form has one), when
         the cosine reaches ``form_threshold``.
+
         The neighbour must not name a body site the mention does not ("muscular sprain" is not "ankle sprain"), and
         its side is dropped (the laterality step puts back the mention's own)."""
         assert self.forms is not None
