@@ -94,6 +94,34 @@ class Encoder:
         return self._cache[text]
 
 
+def save_npz(path: str | Path, meta: dict[str, object], **arrays: np.ndarray) -> None:
+    """An embedding artifact: the arrays (``embeddings`` stored as float16) and ``meta`` as JSON, compressed."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if "embeddings" in arrays:
+        arrays["embeddings"] = arrays["embeddings"].astype(np.float16)
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
+
+
+def load_npz(path: str | Path, fmt: str) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+    """The arrays (``embeddings`` as float32) and meta of a ``save_npz`` file whose meta names format ``fmt``."""
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        if meta.get("format") != fmt:
+            raise ValueError(f"not a {fmt} file: {path}")
+        arrays = {name: z[name] for name in z.files if name != "meta"}
+    if "embeddings" in arrays:
+        arrays["embeddings"] = arrays["embeddings"].astype(np.float32)
+    return arrays, meta
+
+
+def top_k(sims: np.ndarray, k: int) -> np.ndarray:
+    """Row indices of the ``k`` highest similarities, highest first."""
+    k = min(k, len(sims))
+    top = np.argpartition(-sims, k - 1)[:k]
+    return top[np.argsort(-sims[top], kind="stable")]
+
+
 def term_rows(scope: Scope = "common", extra_categories: Iterable[str] = ()) -> list[tuple[str, str]]:
     """(term, dotted code) for the billable codes in ``scope``: titles and inclusion terms, without repeats."""
     import simple_icd_10_cm as icd
@@ -152,18 +180,12 @@ class DenseIndex:
                    encoder)
 
     def save(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as fh:
-            np.savez_compressed(fh, embeddings=self.embeddings.astype(np.float16), codes=self.codes, terms=self.terms,
-                     meta=np.array(json.dumps(self.meta)))
+        save_npz(path, self.meta, embeddings=self.embeddings, codes=self.codes, terms=self.terms)
 
     @classmethod
     def load(cls, path: str | Path) -> DenseIndex:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            if meta.get("format") != DENSE_FORMAT:
-                raise ValueError(f"not a {DENSE_FORMAT} file: {path}")
-            return cls(z["embeddings"].astype(np.float32), z["codes"], z["terms"], meta)
+        arrays, meta = load_npz(path, DENSE_FORMAT)
+        return cls(arrays["embeddings"], arrays["codes"], arrays["terms"], meta)
 
     @property
     def version(self) -> str:
@@ -180,9 +202,7 @@ class DenseIndex:
     def search(self, vec: np.ndarray, k: int = TOP_K) -> list[tuple[str, str, float]]:
         """The ``k`` nearest terms: (code, term, cosine)."""
         sims = self.embeddings @ vec.astype(self.embeddings.dtype)
-        k = min(k, len(sims))
-        top = np.argpartition(-sims, k - 1)[:k]
-        top = top[np.argsort(-sims[top])]
+        top = top_k(sims, k)
         return [(str(self.codes[i]), str(self.terms[i]), float(sims[i])) for i in top]
 
     def code_similarity(self, code: str, vec: np.ndarray, display: str = "") -> float:

@@ -14,7 +14,6 @@ versioned ``.npz`` of ``clinie terminology build --forms``; a file built from ot
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clinie.normalize.dense import Encoder, encoder_version
+from clinie.normalize.dense import Encoder, encoder_version, load_npz, save_npz, top_k
 
 FORMS_FORMAT = "clinie-condition-forms-1"
 DEFAULT_FORMS_PATH = Path("terminology/condition-forms-v1.npz")
@@ -68,23 +67,17 @@ class FormIndex:
         return cls(emb, np.array(forms), np.array([first[f] for f in forms]), meta, encoder)
 
     def save(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as fh:
-            np.savez_compressed(fh, embeddings=self.embeddings.astype(np.float16), forms=self.forms,
-                                codes=self.codes, meta=np.array(json.dumps(self.meta)))
+        save_npz(path, self.meta, embeddings=self.embeddings, forms=self.forms, codes=self.codes)
 
     @classmethod
     def load(cls, path: str | Path) -> FormIndex:
         from clinie.normalize.icd import curated_version
 
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            if meta.get("format") != FORMS_FORMAT:
-                raise ValueError(f"not a {FORMS_FORMAT} file: {path}")
-            if meta.get("tables") != curated_version():
-                raise ValueError(f"{path} was built from other curated tables ({meta.get('tables')}); rebuild it "
-                                 "with `clinie terminology build --forms`")
-            return cls(z["embeddings"].astype(np.float32), z["forms"], z["codes"], meta)
+        arrays, meta = load_npz(path, FORMS_FORMAT)
+        if meta.get("tables") != curated_version():
+            raise ValueError(f"{path} was built from other curated tables ({meta.get('tables')}); rebuild it "
+                             "with `clinie terminology build --forms`")
+        return cls(arrays["embeddings"], arrays["forms"], arrays["codes"], meta)
 
     @property
     def version(self) -> str:
@@ -100,10 +93,7 @@ class FormIndex:
         if self.encoder is None:
             self.encoder = Encoder()
         sims = self.embeddings @ self.encoder.one(all_keys[-1])
-        k = min(k, len(sims))
-        top = np.argpartition(-sims, k - 1)[:k]
-        top = top[np.argsort(-sims[top], kind="stable")]
-        return [Neighbour(str(self.codes[i]), str(self.forms[i]), float(sims[i])) for i in top]
+        return [Neighbour(str(self.codes[i]), str(self.forms[i]), float(sims[i])) for i in top_k(sims, k)]
 
 
 @lru_cache(maxsize=1)

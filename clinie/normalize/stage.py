@@ -137,6 +137,9 @@ class Normalizer:
             return None
         return self.index.exact(f"{site} {words[-1]}")
 
+    def _candidate(self, code: str, score: float, source: str) -> Candidate:
+        return Candidate(code, self.index.displays.get(code) or icd_display(code), score, source)
+
     def _nearest_form(self, text: str, *, ade: bool) -> Candidate | None:
         """The code of the most similar curated form (the drug-induced one for an ADE where the form has one), when
         the cosine reaches ``form_threshold``.
@@ -151,8 +154,7 @@ class Normalizer:
             if not set(_sites(near.form)) <= mention_sites:
                 continue
             code = unsided_variant(self.index.ade.get(near.form, near.code) if ade else near.code)
-            return Candidate(code, self.index.displays.get(code) or icd_display(code), round(near.cosine, 4),
-                             "form")
+            return self._candidate(code, round(near.cosine, 4), "form")
         return None
 
     def _retrieve(self, doc: Document, e: Entity) -> Candidate | None:
@@ -170,8 +172,7 @@ class Normalizer:
         if score < self.dense_threshold:
             return None
         code = best.code
-        return Candidate(code, self.index.displays.get(code) or icd_display(code), round(max(score, self.threshold),
-                                                                                        4), "dense")
+        return self._candidate(code, round(max(score, self.threshold), 4), "dense")
 
     def link_condition(self, doc: Document, e: Entity) -> Candidate | None:
         text = doc.span_text(e)
@@ -185,12 +186,11 @@ class Normalizer:
             if sited is not None and sited.source in ("curated", "vocab"):
                 cand = sited
             elif self.sited is not None and (code := self.sited.code(doc, e)) is not None:
-                cand = Candidate(code, self.index.displays.get(code) or icd_display(code), 0.9, "sited")
+                cand = self._candidate(code, 0.9, "sited")
         if self.use_laterality and cand is not None and (side := side_of(doc, e)) is not None:
             lateral = lateral_variant(cand.code, side)
             if lateral is not None:
-                cand = Candidate(lateral, self.index.displays.get(lateral) or icd_display(lateral), cand.score,
-                                 cand.source)
+                cand = self._candidate(lateral, cand.score, cand.source)
         return cand
 
     def predict(self, doc: Document) -> dict[str, NormResult]:

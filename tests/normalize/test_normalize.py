@@ -165,10 +165,10 @@ def test_curated_tables_link_exactly_and_the_earlier_table_wins() -> None:
 
 
 def test_lexicon_codes_forms_the_other_tables_lack() -> None:
-    from clinie.normalize.icd import IcdIndex
+    from clinie.normalize.icd import IcdIndex, default_index
 
     without = IcdIndex.build(("data/conditions.tsv", "data/conditions_silver.tsv"))
-    with_lexicon = IcdIndex.build()
+    with_lexicon = default_index()
     for form, code in [("plantar fasciitis", "M72.2"), ("trigger finger", "M65.30"), ("afib", "I48.91")]:
         hit = with_lexicon.exact(form)
         assert hit is not None and (hit.code, hit.source) == (code, "curated"), form
